@@ -1,0 +1,3 @@
+"""summarize-video: caption-then-reason video summaries."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""One exception hierarchy for the whole package.
+
+Library code raises these; only the CLI turns them into one-line messages and exit codes.
+Every error can name the file it concerns, the pipeline stage, and a fix.
+"""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README and in ``--help``.
+EXIT_OK = 0
+EXIT_INPUT_FAILED = 1  # at least one input failed; the others were still processed
+EXIT_USAGE = 2  # bad usage or configuration: nothing was processed
+EXIT_INTERRUPTED = 130
+
+
+class SummarizeVideoError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code: int = EXIT_INPUT_FAILED
+    default_stage: str = "run"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        stage: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.stage = stage or self.default_stage
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """``file: stage: message (hint)`` on a single line, for the CLI and logs."""
+        parts = [p for p in (self.path, self.stage) if p]
+        text = ": ".join([*parts, self.message])
+        if self.hint:
+            text += f" ({self.hint})"
+        return " ".join(text.split())
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class ConfigError(SummarizeVideoError):
+    """Bad options or environment (missing API key, unknown backend, bad prompt folder)."""
+
+    exit_code = EXIT_USAGE
+    default_stage = "config"
+
+
+class PromptError(ConfigError):
+    """A prompt file is missing or a template variable has no value."""
+
+    default_stage = "prompt"
+
+
+class ModelLoadError(ConfigError):
+    """A captioning or transcription model could not be loaded."""
+
+    default_stage = "model"
+
+
+class InputError(SummarizeVideoError):
+    """An input path is missing, unreadable, or not a media file."""
+
+    default_stage = "probe"
+
+
+class DecodeError(SummarizeVideoError):
+    """A media file could not be decoded."""
+
+    default_stage = "decode"
+
+
+class CaptionError(SummarizeVideoError):
+    default_stage = "caption"
+
+
+class TranscribeError(SummarizeVideoError):
+    default_stage = "transcribe"
+
+
+class ReasonerError(SummarizeVideoError):
+    """The reasoning LLM call failed (network, server or protocol)."""
+
+    default_stage = "reason"
+
+
+class ReasonerAuthError(ReasonerError):
+    """The LLM server rejected the credentials or the model name: fix the configuration."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputError(SummarizeVideoError):
+    default_stage = "write"

@@ -1,0 +1,137 @@
+"""All run options in one frozen dataclass; the defaults are defined here once.
+
+The CLI builds its ``--help`` from these defaults, and ``summarize(path, **options)`` takes the
+same names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
+DEFAULT_WHISPER_MODEL_CPU = "base"
+DEFAULT_WHISPER_MODEL_CUDA = "turbo"
+DEFAULT_LLM_MODEL = "gpt-5-mini"
+FORMATS = ("md", "json")
+
+
+@dataclass(frozen=True)
+class Options:
+    # Seconds between sampled frames.
+    interval: float = 5.0
+    # Captioning backend name (see summarize_video.captioning.CAPTIONERS).
+    captioner: str = "transformers"
+    # Hugging Face id or local directory of the captioning model (BLIP, Florence-2, SmolVLM...).
+    caption_model: str = DEFAULT_CAPTION_MODEL
+    # Frames captioned per forward pass.
+    caption_batch_size: int = 4
+    # Upper bound on tokens generated per caption.
+    caption_max_new_tokens: int = 60
+    # Longest side, in pixels, that sampled frames are downscaled to before captioning.
+    frame_max_side: int = 768
+    # Transcription backend name (see summarize_video.transcription.TRANSCRIBERS).
+    transcriber: str = "whisper"
+    # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
+    whisper_model: str | None = None
+    # Whisper decoding temperature.
+    temperature: float = 0.0
+    # Temperature added on each fallback when decoding fails its checks; 0 disables fallback.
+    temperature_increment: float = 0.2
+    # Spoken language code (e.g. "en"); None lets whisper detect it.
+    language: str | None = None
+    # Reasoning backend name (see summarize_video.reasoning.REASONERS).
+    reasoner: str = "openai"
+    # Model name sent to the OpenAI-compatible server.
+    llm_model: str = DEFAULT_LLM_MODEL
+    # OpenAI-compatible server URL (Ollama, vLLM, LM Studio, llama.cpp); None means OpenAI.
+    base_url: str | None = None
+    # API key; None reads OPENAI_API_KEY. Never logged or written.
+    api_key: str | None = field(default=None, repr=False)
+    # Seconds before one LLM request is abandoned.
+    timeout: float = 600.0
+    # Torch device: "auto" picks cuda, then mps, then cpu.
+    device: str = "auto"
+    # Folder the output files are written to.
+    output_dir: Path = Path(".")
+    # Output formats written per input.
+    formats: tuple[str, ...] = FORMATS
+    # Folder with the user's own prompt files; missing files fall back to the shipped ones.
+    prompts_dir: Path | None = None
+    # Skip the reasoning LLM: write captions and transcript only.
+    no_llm: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.interval > 0:
+            raise ConfigError(f"interval must be positive, got {self.interval}", stage="options")
+        if self.caption_batch_size < 1:
+            raise ConfigError("caption batch size must be at least 1", stage="options")
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ConfigError(
+                f"unknown output format {', '.join(unknown) or '(none)'}",
+                stage="options",
+                hint=f"use one or more of {', '.join(FORMATS)} or 'all'",
+            )
+
+    def replace(self, **changes: Any) -> Options:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_kwargs(cls, base: Options | None = None, **kwargs: Any) -> Options:
+        """Build options from keyword arguments, with a clear error for unknown names."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}", stage="options")
+        if "formats" in kwargs:
+            kwargs["formats"] = parse_formats(kwargs["formats"])
+        if kwargs.get("output_dir") is not None:
+            kwargs["output_dir"] = Path(kwargs["output_dir"])
+        if kwargs.get("prompts_dir") is not None:
+            kwargs["prompts_dir"] = Path(kwargs["prompts_dir"])
+        return dataclasses.replace(base or cls(), **kwargs)
+
+    def settings(self) -> dict[str, Any]:
+        """The result-changing settings, safe to write out (no secrets)."""
+        return {
+            "interval_s": self.interval,
+            "caption_model": self.caption_model,
+            "whisper_model": self.whisper_model,
+            "llm_model": None if self.no_llm else self.llm_model,
+            "base_url": None if self.no_llm else self.base_url,
+            "language": self.language,
+            "device": self.device,
+        }
+
+
+def parse_formats(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``"md,json"`` or ``"all"`` (or a sequence) to a tuple of format names."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [i.strip().lower() for i in items if i.strip()]
+    if "all" in names:
+        return FORMATS
+    return tuple(dict.fromkeys(names))
+
+
+def field_help() -> dict[str, str]:
+    """The comment above each field, for documentation that cannot drift from the code."""
+    import inspect
+
+    src = inspect.getsource(Options).splitlines()
+    helps: dict[str, str] = {}
+    comment: list[str] = []
+    for line in src:
+        s = line.strip()
+        if s.startswith("#"):
+            comment.append(s.lstrip("# "))
+        elif ":" in s and comment and not s.startswith(("def", "@", "class")):
+            helps[s.split(":")[0]] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return helps
