@@ -1,0 +1,179 @@
+"""Probe a media file: duration, frame rate, display size, rotation and streams."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+FIX_NOT_MEDIA = "pass a video or audio file FFmpeg can read"
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    # The file as given.
+    path: str
+    # Seconds, from the container or stream headers; None when the file does not say.
+    duration_s: float | None
+    # Display width and height in pixels: rotation and pixel aspect ratio applied.
+    width: int | None
+    height: int | None
+    # Average frame rate of the main video stream.
+    fps: float | None
+    # Clockwise degrees the stored picture must be turned to be upright (0, 90, 180, 270).
+    rotation: int
+    # Whether the file has a video stream (cover art does not count) and an audio stream.
+    has_video: bool
+    has_audio: bool
+    video_codec: str | None = None
+    audio_codec: str | None = None
+
+
+def check_readable(path: str | Path) -> Path:
+    """A clear error for a path that does not exist, is a folder, or cannot be read."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", path=str(path), hint="check the path")
+    if p.is_dir():
+        raise InputError("is a directory", path=str(path), hint="pass a file, or the folder alone")
+    if not os.access(p, os.R_OK):
+        raise InputError("permission denied", path=str(path), hint="make the file readable")
+    if p.stat().st_size == 0:
+        raise InputError("file is empty", path=str(path), hint=FIX_NOT_MEDIA)
+    return p
+
+
+def open_container(path: str | Path, stage: str = "probe") -> Any:
+    """Open with PyAV, turning every FFmpeg failure into an InputError naming the file."""
+    import av
+
+    p = check_readable(path)
+    try:
+        return av.open(str(p), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise InputError(
+            f"not a readable media file ({reason})", path=str(path), stage=stage, hint=FIX_NOT_MEDIA
+        ) from exc
+
+
+def main_video_stream(container: Any) -> Any | None:
+    """The main video stream: never an attached picture (cover art) or a still thumbnail."""
+    streams = [s for s in container.streams.video if not is_attached_picture(s)]
+    if not streams:
+        return None
+    # Prefer the default disposition, then the largest picture.
+    def rank(s: Any) -> tuple[int, int]:
+        default = int(bool(getattr(s, "disposition", 0) & _disposition("default")))
+        cc = s.codec_context
+        return default, (cc.width or 0) * (cc.height or 0)
+
+    return max(streams, key=rank)
+
+
+def is_attached_picture(stream: Any) -> bool:
+    return bool(getattr(stream, "disposition", 0) & _disposition("attached_pic"))
+
+
+def _disposition(name: str) -> int:
+    import av
+
+    flag = getattr(av.stream.Disposition, name, None)
+    return int(flag) if flag is not None else 0
+
+
+def rotation_of(stream: Any, first_frame: Any | None = None) -> int:
+    """Clockwise degrees to turn the stored picture upright, from the display matrix."""
+    deg = None
+    if first_frame is not None:
+        deg = getattr(first_frame, "rotation", None)
+    if deg is None:
+        tag = (stream.metadata or {}).get("rotate")
+        if tag is not None:
+            # The legacy tag is already clockwise.
+            return int(float(tag)) % 360
+        return 0
+    # FFmpeg reports the display matrix angle counter-clockwise; upright needs the opposite.
+    return int(round(-float(deg))) % 360
+
+
+def sample_aspect(stream: Any) -> Fraction:
+    sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
+    if not sar or sar <= 0:
+        return Fraction(1)
+    return Fraction(sar)
+
+
+def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
+    """Stored size to display size: stretch width by the pixel aspect, swap for 90/270."""
+    w = max(1, round(width * sar)) if sar != 1 else width
+    if rotation in (90, 270):
+        return height, w
+    return w, height
+
+
+def container_origin(container: Any) -> float:
+    """Container start time in seconds: frame and audio times are measured from here."""
+    import av
+
+    start = container.start_time
+    return float(start) / av.time_base if start is not None else 0.0
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Read the headers (and the first video frame for rotation) of a media file."""
+    import av
+
+    with open_container(path) as container:
+        video = main_video_stream(container)
+        audio = container.streams.best("audio") if container.streams.audio else None
+        if video is None and audio is None:
+            raise InputError("no video or audio stream", path=str(path), hint=FIX_NOT_MEDIA)
+        duration = float(container.duration) / av.time_base if container.duration else None
+        width = height = None
+        fps = None
+        rotation = 0
+        vcodec = acodec = None
+        if video is not None:
+            vcodec = video.codec_context.name
+            first = _first_frame(container, video)
+            rotation = rotation_of(video, first)
+            w = video.codec_context.width or (first.width if first is not None else 0)
+            h = video.codec_context.height or (first.height if first is not None else 0)
+            if w and h:
+                width, height = display_size(w, h, sample_aspect(video), rotation)
+            rate = video.average_rate or video.guessed_rate
+            fps = float(rate) if rate else None
+            if duration is None and video.duration and video.time_base:
+                duration = float(video.duration * video.time_base)
+        if audio is not None:
+            acodec = audio.codec_context.name
+            if duration is None and audio.duration and audio.time_base:
+                duration = float(audio.duration * audio.time_base)
+    return MediaInfo(
+        path=str(path),
+        duration_s=duration,
+        width=width,
+        height=height,
+        fps=fps,
+        rotation=rotation,
+        has_video=video is not None,
+        has_audio=audio is not None,
+        video_codec=vcodec,
+        audio_codec=acodec,
+    )
+
+
+def _first_frame(container: Any, stream: Any) -> Any | None:
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except (av.FFmpegError, ValueError):
+        return None
+    return None

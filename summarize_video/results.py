@@ -1,0 +1,75 @@
+"""The typed result of summarizing one file, and its JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .timeline import Caption
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    # The input path as given.
+    path: str
+    # Seconds; from the headers, or from the last frame or speech when headers say nothing.
+    duration_s: float | None
+    # Display size (rotation and pixel aspect applied); None for audio-only input.
+    width: int | None
+    height: int | None
+    # Average frame rate; None for audio-only input.
+    fps: float | None
+    has_audio: bool
+    has_video: bool = True
+    # Clockwise degrees applied to make frames upright.
+    rotation: int = 0
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # True when the server sent no usage and the figures are estimates.
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    video: VideoInfo
+    # Result-changing settings (never secrets).
+    settings: dict[str, Any]
+    captions: tuple[Caption, ...]
+    transcript: tuple[TranscriptSegment, ...]
+    # Spoken language detected or given; None without speech.
+    language: str | None
+    # The LLM's summary; None with --no-llm.
+    summary: str | None
+    usage: TokenUsage
+    # Seconds per stage, plus "total".
+    timings_s: dict[str, float]
+    # What the reader should know: audio-only input, no audio, a damaged file...
+    notes: tuple[str, ...] = ()
+    # The exact timeline text the reasoning LLM was given.
+    timeline: str = ""
+    version: str = field(default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "video": asdict(self.video),
+            "settings": dict(self.settings),
+            "captions": [{"t": c.t, "text": c.text} for c in self.captions],
+            "transcript": [asdict(s) for s in self.transcript],
+            "language": self.language,
+            "summary": self.summary,
+            "usage": asdict(self.usage),
+            "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
+            "notes": list(self.notes),
+        }
