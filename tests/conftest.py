@@ -1,0 +1,70 @@
+"""Shared fixtures: offline model hubs, real media, generated clips, tiny models, a chat server."""
+
+from __future__ import annotations
+
+import os
+
+# Must be set before transformers is first imported, or hub ids retry for minutes.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("OPENAI_BASE_URL", None)
+# Requests to the local test server must never go through a proxy.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.clips import make_clip  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    # Tiny models on 2 shared cores: one thread avoids oversubscription (10-40x faster).
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def media() -> Path:
+    """The shared real-media folder; tests using it are skipped when it is absent."""
+    if not MEDIA.is_dir():
+        pytest.skip(f"real media folder not present: {MEDIA}")
+    return MEDIA
+
+
+def media_file(rel: str) -> Path:
+    """One file of the shared media, or skip the test."""
+    path = MEDIA / rel
+    if not path.is_file():
+        pytest.skip(f"real media file not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight captioners and a tiny whisper, built once per session."""
+    from summarize_video.testing.tiny_models import build_all
+
+    return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def chat_server() -> Iterator[object]:
+    from summarize_video.testing.chat_server import ChatServer
+
+    with ChatServer(reply="A short test summary. Key moments: 00:00 start.") as server:
+        yield server
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A generated 7 s 320x240 H.264 clip at 25 fps with an AAC tone."""
+    return make_clip(tmp_path / "clip.mp4", seconds=7.0, fps=25, audio=True)
