@@ -1,0 +1,243 @@
+"""Speech to timestamped text: a small backend protocol and the openai-whisper backend.
+
+torch and whisper are imported inside methods only, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .audio import AudioClip
+from .errors import ConfigError, ModelLoadError, TranscribeError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_CUDA = "turbo"
+DEFAULT_MODEL_OTHER = "base"
+MODEL_HINT = "a whisper model name like base/small/turbo or a .pt path; first runs download it"
+
+
+@dataclass(frozen=True)
+class Segment:
+    # Seconds on the video's timeline (the audio offset already added).
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[Segment, ...]
+    # Language code whisper used or detected ("en", "de"...); None when nothing was transcribed.
+    language: str | None
+
+    @classmethod
+    def empty(cls) -> Transcript:
+        return cls(segments=(), language=None)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+
+class Transcriber(Protocol):
+    """Turns an ``AudioClip`` into a ``Transcript`` whose times are on the video's timeline."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def transcribe(self, audio: AudioClip) -> Transcript: ...
+
+
+def temperature_schedule(temperature: float, increment: float) -> tuple[float, ...]:
+    """The temperatures whisper tries in turn, built like whisper's own CLI."""
+    if increment > 0:
+        temps = tuple(float(t) for t in np.arange(temperature, 1.0 + 1e-6, increment))
+        return temps or (temperature,)
+    return (temperature,)
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.endswith((".pt", ".pth")) or os.sep in model or "/" in model
+
+
+class WhisperTranscriber:
+    """openai-whisper, loaded once per instance on first use (or by ``load()``)."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "auto",
+        language: str | None = None,
+        temperature: float = 0.0,
+        temperature_increment: float = 0.2,
+        download_root: str | None = None,
+    ) -> None:
+        if temperature < 0 or temperature_increment < 0:
+            raise ConfigError(
+                "whisper temperature and temperature increment must not be negative",
+                stage="options",
+                hint="use e.g. --temperature 0 --temperature-increment 0.2",
+            )
+        self._model_arg = os.fspath(model) if model is not None else None
+        self._device_arg = device
+        self._language_arg = language or None
+        self.temperature = temperature
+        self.temperature_increment = temperature_increment
+        self.download_root = download_root
+        self._device: str | None = None
+        self._model_id: str | None = None
+        self._language: str | None = None
+        self._model: Any = None
+
+    # Resolution is lazy: "auto" needs torch to know whether CUDA is there.
+    def _resolve(self) -> None:
+        if self._model_id is not None:
+            return
+        from .devices import resolve_device
+
+        resolved = resolve_device(self._device_arg)
+        # whisper on MPS is unreliable (sparse alignment heads, fp16 paths): use the CPU there.
+        self._device = resolved if resolved.startswith("cuda") else "cpu"
+        if self._model_arg is None:
+            self._model_id = (
+                DEFAULT_MODEL_CUDA if self._device.startswith("cuda") else DEFAULT_MODEL_OTHER
+            )
+        else:
+            self._model_id = self._model_arg
+
+    @property
+    def model_id(self) -> str:
+        """The whisper model name or checkpoint path (``None`` resolved per device)."""
+        self._resolve()
+        assert self._model_id is not None
+        return self._model_id
+
+    @property
+    def device(self) -> str:
+        """``cuda`` (or ``cuda:N``) when the resolved device is a CUDA GPU, else ``cpu``."""
+        self._resolve()
+        assert self._device is not None
+        return self._device
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the model now (idempotent); raises ``ModelLoadError`` naming the model."""
+        if self._model is not None:
+            return
+        model_id, device = self.model_id, self.device
+        try:
+            import whisper
+        except ImportError as exc:  # pragma: no cover - a dependency of the package
+            raise ModelLoadError(f"cannot import whisper: {exc}", path=model_id,
+                                 hint="pip install openai-whisper") from exc
+        self._language = _normalise_language(self._language_arg)
+        name = model_id
+        if name not in whisper.available_models() and _looks_like_path(name):
+            checkpoint = Path(name).expanduser()
+            if not checkpoint.is_file():
+                raise ModelLoadError(f"whisper checkpoint {name!r} not found", path=name,
+                                     hint=MODEL_HINT)
+            name = str(checkpoint)
+        started = time.perf_counter()
+        log.info("loading whisper model %s on %s", model_id, device)
+        try:
+            model = whisper.load_model(name, device=device, download_root=self.download_root)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"cannot load whisper model {model_id!r}: {_reason(exc)}",
+                path=model_id,
+                hint=MODEL_HINT,
+            ) from exc
+        if not model.is_multilingual and self._language not in (None, "en"):
+            log.warning("%s is an English-only model; ignoring language %r",
+                        model_id, self._language)
+            self._language = "en"
+        self._model = model
+        log.info("whisper model %s loaded in %.1f s", model_id, time.perf_counter() - started)
+
+    def transcribe(self, audio: AudioClip) -> Transcript:
+        """Transcribe ``audio``; segment times are clamped to the clip and shifted by its offset."""
+        samples = audio.samples
+        if samples.size == 0:
+            return Transcript.empty()
+        if audio.sample_rate != 16000:
+            raise TranscribeError(
+                f"whisper needs 16000 Hz audio, got {audio.sample_rate} Hz",
+                hint="decode with load_audio(path, sample_rate=16000)",
+            )
+        self.load()
+        samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+        duration = samples.size / audio.sample_rate
+        started = time.perf_counter()
+        try:
+            result = self._model.transcribe(
+                samples,
+                language=self._language,
+                fp16=self.device.startswith("cuda"),
+                condition_on_previous_text=False,
+                temperature=temperature_schedule(self.temperature, self.temperature_increment),
+                verbose=None,
+            )
+        except Exception as exc:
+            raise TranscribeError(
+                f"whisper failed on {duration:.1f} s of audio: {_reason(exc)}",
+                hint="out of memory? try a smaller --whisper-model or --device cpu",
+            ) from exc
+        segments = []
+        for raw in result.get("segments") or ():
+            text = str(raw.get("text", "")).strip()
+            if not text:
+                continue
+            # Clamp: a window without closing timestamp is given the window's full length.
+            start = min(max(float(raw.get("start", 0.0)), 0.0), duration)
+            end = min(max(float(raw.get("end", start)), start), duration)
+            segments.append(Segment(start=round(start + audio.offset, 3),
+                                    end=round(end + audio.offset, 3), text=text))
+        language = result.get("language") or self._language
+        log.info("transcribed %.1f s of audio in %.1f s: %d segments, language %s",
+                 duration, time.perf_counter() - started, len(segments), language)
+        return Transcript(segments=tuple(segments), language=language)
+
+
+def _normalise_language(language: str | None) -> str | None:
+    """``"English"``/``"EN"`` -> ``"en"``; ConfigError for a language whisper does not know."""
+    if not language:
+        return None
+    from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+
+    code = language.strip().lower()
+    if code in LANGUAGES:
+        return code
+    if code in TO_LANGUAGE_CODE:
+        return TO_LANGUAGE_CODE[code]
+    raise ConfigError(f"whisper does not know the language {language!r}", stage="options",
+                      hint="use a code like en, de, fr, ja or leave it unset to detect it")
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
+TRANSCRIBERS: dict[str, type[WhisperTranscriber]] = {"whisper": WhisperTranscriber}
+
+
+def create_transcriber(name: str, **kwargs: Any) -> Transcriber:
+    """Build the transcription backend registered as ``name`` (ConfigError if unknown)."""
+    try:
+        cls = TRANSCRIBERS[name.strip().lower()]
+    except (KeyError, AttributeError):
+        raise ConfigError(f"unknown transcriber {name!r}",
+                          hint=f"known transcribers: {', '.join(sorted(TRANSCRIBERS))}") from None
+    return cls(**kwargs)
