@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__, prompts
+from . import __version__, prompting
 from .audio import load_audio
 from .captioning import Captioner, create_captioner
 from .frames import Frame, sample_frames
@@ -59,9 +59,9 @@ class Summarizer:
         self.progress = progress or _no_progress
         o = self.options
         # Fail fast on configuration: prompts and the LLM client before any model loads.
-        self._system_prompt = prompts.load_prompt(prompts.SYSTEM, o.prompts_dir)
-        self._summary_prompt = prompts.load_prompt(prompts.SUMMARY, o.prompts_dir)
-        caption_prompt = prompts.load_prompt(prompts.CAPTION, o.prompts_dir).strip()
+        self._system_prompt = prompting.load_prompt(prompting.SYSTEM, o.prompts_dir)
+        self._summary_prompt = prompting.load_prompt(prompting.SUMMARY, o.prompts_dir)
+        caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
         self.reasoner: Reasoner | None = None
         if not o.no_llm:
             self.reasoner = reasoner or create_reasoner(
@@ -169,9 +169,9 @@ class Summarizer:
             "timeline": timeline or "(nothing was seen or heard)",
         }
         return [
-            {"role": "system", "content": prompts.fill(self._system_prompt, {}, name="system")},
+            {"role": "system", "content": prompting.fill(self._system_prompt, {}, name="system")},
             {"role": "user",
-             "content": prompts.fill(self._summary_prompt, variables, name="summary")},
+             "content": prompting.fill(self._summary_prompt, variables, name="summary")},
         ]
 
     def _settings(self) -> dict[str, Any]:
