@@ -1,0 +1,328 @@
+"""Frame captioning with a small local vision model (transformers), one caption per frame.
+
+Three families are told apart by ``AutoConfig.from_pretrained(model).model_type``:
+
+* ``blip`` -> ``BlipForConditionalGeneration``: unconditional captioning (the prompt is unused).
+* ``florence2`` -> native ``Florence2ForConditionalGeneration`` (the ``florence-community/``
+  checkpoints, not the remote-code ``microsoft/`` ones): a task token, ``<MORE_DETAILED_CAPTION>``
+  unless ``prompt`` is itself a Florence-2 task token such as ``<CAPTION>``.
+* anything else -> ``AutoModelForImageTextToText``: a chat VLM (e.g. SmolVLM / Idefics3) asked
+  ``prompt`` through the processor's chat template, left-padded, image splitting off.
+
+torch and transformers are imported inside methods only, so importing this module is cheap.
+The model loads lazily on the first ``caption()`` call; ``load()`` loads it eagerly (to fail
+fast). Either way it loads once per instance.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .devices import configure_cpu_threads, resolve_device, torch_dtype
+from .errors import CaptionError, ConfigError, ModelLoadError
+from .frames import Frame
+
+DEFAULT_PROMPT = "Describe this image in one sentence."
+FLORENCE_DEFAULT_TASK = "<MORE_DETAILED_CAPTION>"
+FLORENCE_CAPTION_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
+LOAD_HINT = "pass a local directory or check the id; first runs download from the hub"
+ARCH_HINT = "use BLIP, native Florence-2 or an image-text-to-text chat VLM such as SmolVLM"
+LOCAL_HINT = "the folder must hold a save_pretrained checkpoint: config, weights, processor"
+
+# Florence-2 leftovers that skip_special_tokens may keep: task tags and location bins.
+_FLORENCE_TAGS = re.compile(r"<(?:loc_\d+|/?[A-Z][A-Z_]*)>")
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """Anything that turns frames into one caption each, in order."""
+
+    model_id: str
+
+    def caption(self, frames: Sequence[Frame]) -> list[str]: ...
+
+
+def clean_caption(text: str | None) -> str:
+    """Collapse whitespace and strip; ``None`` or blank becomes ``""``."""
+    return " ".join((text or "").split())
+
+
+def _looks_local(model: str) -> bool:
+    """True when ``model`` is meant as a folder rather than a hub id like ``org/name``."""
+    if Path(model).expanduser().exists():
+        return True
+    if model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in model:
+        return True
+    return model.count("/") > 1
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TransformersCaptioner:
+    """Caption frames with a Hugging Face vision model (hub id or local directory).
+
+    Loading is lazy: the first ``caption()`` call loads the model, or call ``load()`` to load it
+    eagerly. ``family`` is ``"blip"``, ``"florence2"`` or ``"chat"`` once loaded.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        batch_size: int = 4,
+        max_new_tokens: int = 60,
+        prompt: str = DEFAULT_PROMPT,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        if not model or not str(model).strip():
+            raise ConfigError("no captioning model given",
+                              hint="pass a hub id or a local directory")
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise ConfigError(f"max new tokens must be at least 1, got {max_new_tokens}")
+        self.model_id = str(model)
+        self.device_request = device
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.prompt = prompt
+        self.revision = revision
+        self.trust_remote_code = trust_remote_code
+        self.family: str | None = None
+        self.model_type: str | None = None
+        self.device: str | None = None
+        self._model: Any = None
+        self._processor: Any = None
+        self._dtype: Any = None
+
+    def __repr__(self) -> str:
+        return f"TransformersCaptioner({self.model_id!r}, family={self.family!r})"
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_error(
+        self, what: str, exc: BaseException | None = None, hint: str = LOAD_HINT
+    ) -> ModelLoadError:
+        detail = f": {_first_line(exc)}" if exc is not None else ""
+        return ModelLoadError(f"cannot load captioning model {self.model_id!r}: {what}{detail}",
+                              hint=hint)
+
+    def load(self) -> None:
+        """Load the processor and model once (idempotent). Raises ``ModelLoadError``."""
+        if self._model is not None:
+            return
+        device = resolve_device(self.device_request)
+        if device == "cpu":
+            configure_cpu_threads()
+        dtype = torch_dtype(device)
+
+        source = self.model_id
+        if _looks_local(source):
+            path = Path(source).expanduser()
+            if not path.is_dir():
+                raise ModelLoadError(
+                    f"captioning model directory not found: {path}",
+                    hint="pass an existing model folder or a hub id such as org/name",
+                )
+            source, hint = str(path), LOCAL_HINT
+        else:
+            hint = LOAD_HINT
+
+        try:
+            from transformers import AutoConfig, AutoProcessor
+        except Exception as exc:  # broken install (e.g. torchvision next to CPU torch)
+            raise self._load_error(
+                "transformers failed to import", exc,
+                hint="reinstall transformers; never install torchvision",
+            ) from exc
+        common: dict[str, Any] = {"revision": self.revision,
+                                  "trust_remote_code": self.trust_remote_code}
+        try:
+            config = AutoConfig.from_pretrained(source, **common)
+        except Exception as exc:
+            raise self._load_error("no usable config", exc, hint=hint) from exc
+        model_type = str(getattr(config, "model_type", "") or "")
+        family = {"blip": "blip", "florence2": "florence2"}.get(model_type, "chat")
+        # The microsoft/ repos load through remote code (AutoModelForCausalLM), whose weights
+        # and processor do not fit the native classes.
+        if family == "florence2" and "AutoModelForCausalLM" in (getattr(config, "auto_map", None)
+                                                                 or {}):
+            raise self._load_error(
+                "this is a remote-code Florence-2 repository",
+                hint="use the native checkpoints, e.g. florence-community/Florence-2-base",
+            )
+
+        if family == "chat" and not self._is_image_text_to_text(config, model_type):
+            raise self._load_error(f"unsupported architecture {model_type!r}", hint=ARCH_HINT)
+
+        try:
+            if family == "blip":
+                from transformers import BlipForConditionalGeneration as model_cls
+            elif family == "florence2":
+                from transformers import Florence2ForConditionalGeneration as model_cls
+            else:
+                from transformers import AutoModelForImageTextToText as model_cls
+            processor = AutoProcessor.from_pretrained(source, **common)
+            model = model_cls.from_pretrained(source, dtype=dtype, **common)
+        except ValueError as exc:
+            if "Unrecognized" in str(exc) or "not supported" in str(exc):
+                raise self._load_error(f"unsupported architecture {model_type!r}",
+                                       hint=ARCH_HINT) from exc
+            raise self._load_error("loading failed", exc, hint=hint) from exc
+        except Exception as exc:
+            raise self._load_error("loading failed", exc, hint=hint) from exc
+
+        if family == "chat":
+            self._prepare_chat_processor(processor)
+        model.to(device)
+        model.eval()
+        self._processor, self._model = processor, model
+        self.family, self.model_type, self.device, self._dtype = family, model_type, device, dtype
+
+    def _is_image_text_to_text(self, config: Any, model_type: str) -> bool:
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+        )
+
+        auto_map = getattr(config, "auto_map", None) or {}
+        if self.trust_remote_code and "AutoModelForImageTextToText" in auto_map:
+            return True
+        return model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    def _prepare_chat_processor(self, processor: Any) -> None:
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None:
+            raise self._load_error("its processor has no tokenizer",
+                                   hint="use a chat VLM such as SmolVLM")
+        # Decoder-only generation appends after the last position: pad on the left.
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        image_processor = getattr(processor, "image_processor", None)
+        # Idefics3/SmolVLM tile big frames into up to 13 sub-images: ~13x the cost per frame.
+        if image_processor is not None and hasattr(image_processor, "do_image_splitting"):
+            image_processor.do_image_splitting = False
+
+    # -- captioning ------------------------------------------------------------------------
+
+    def florence_task(self) -> str:
+        """The Florence-2 task token this captioner sends."""
+        prompt = self.prompt.strip()
+        return prompt if prompt in FLORENCE_CAPTION_TASKS else FLORENCE_DEFAULT_TASK
+
+    def chat_text(self) -> str:
+        """The chat-templated prompt for one frame (chat family)."""
+        processor = self._processor
+        if getattr(processor, "chat_template", None):
+            messages = [{"role": "user", "content": [
+                {"type": "image"}, {"type": "text", "text": self.prompt}]}]
+            return processor.apply_chat_template(messages, add_generation_prompt=True)
+        return self.prompt  # no template: the processor inserts its own image tokens
+
+    def build_inputs(self, images: Sequence[Any]) -> dict[str, Any]:
+        """Processor outputs for one batch of RGB images, on the model's device and dtype."""
+        import torch
+
+        self.load()
+        processor, n = self._processor, len(images)
+        if self.family == "blip":
+            inputs = processor(images=list(images), return_tensors="pt")
+        elif self.family == "florence2":
+            inputs = processor(text=[self.florence_task()] * n, images=list(images),
+                               return_tensors="pt")
+        else:
+            inputs = processor(text=[self.chat_text()] * n, images=list(images),
+                               return_tensors="pt", padding=True)
+        out: dict[str, Any] = {}
+        for key, value in inputs.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device)
+                if torch.is_floating_point(value):
+                    value = value.to(self._dtype)
+            out[key] = value
+        return out
+
+    def _generation_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": False,
+            "num_beams": 1,
+            "no_repeat_ngram_size": 3,
+        }
+        if self.family == "chat":
+            tokenizer = self._processor.tokenizer
+            if getattr(self._model.generation_config, "pad_token_id", None) is None:
+                kwargs["pad_token_id"] = tokenizer.pad_token_id
+        return kwargs
+
+    def _caption_batch(self, images: Sequence[Any]) -> list[str]:
+        import torch
+
+        inputs = self.build_inputs(images)
+        with torch.inference_mode():
+            if self.family == "blip":
+                generated = self._model.generate(pixel_values=inputs["pixel_values"],
+                                                 **self._generation_kwargs())
+                new_tokens = generated[:, 1:]  # drop the [DEC] start token
+            else:
+                generated = self._model.generate(**inputs, **self._generation_kwargs())
+                if getattr(self._model.config, "is_encoder_decoder", False):
+                    new_tokens = generated  # only the decoder's tokens come back
+                else:  # decoder-only: the prompt comes back first; keep the new tokens only
+                    new_tokens = generated[:, inputs["input_ids"].shape[1]:]
+        texts = self._processor.batch_decode(new_tokens, skip_special_tokens=True)
+        if self.family == "florence2":
+            texts = [_FLORENCE_TAGS.sub(" ", t) for t in texts]
+        return [clean_caption(t) for t in texts]
+
+    def caption(self, frames: Sequence[Frame]) -> list[str]:
+        """One cleaned caption per frame, in order (``""`` where the model said nothing)."""
+        if not frames:
+            return []
+        self.load()
+        captions: list[str] = []
+        for start in range(0, len(frames), self.batch_size):
+            chunk = frames[start:start + self.batch_size]
+            images = [f.image if f.image.mode == "RGB" else f.image.convert("RGB") for f in chunk]
+            try:
+                texts = self._caption_batch(images)
+            except (ModelLoadError, ConfigError):
+                raise
+            except Exception as exc:
+                raise CaptionError(
+                    f"captioning frames at {chunk[0].t:.2f}-{chunk[-1].t:.2f}s with "
+                    f"{self.model_id!r} failed: {_first_line(exc)}",
+                    hint="try a smaller batch size or --device cpu",
+                ) from exc
+            if len(texts) != len(chunk):
+                raise CaptionError(f"{self.model_id!r} returned {len(texts)} captions "
+                                   f"for {len(chunk)} frames")
+            captions.extend(texts)
+        return captions
+
+
+CAPTIONERS: dict[str, Callable[..., Captioner]] = {"transformers": TransformersCaptioner}
+
+
+def create_captioner(name: str, **kwargs: Any) -> Captioner:
+    """Build a registered captioner by name (``ConfigError`` for unknown names)."""
+    try:
+        factory = CAPTIONERS[name]
+    except KeyError:
+        known = ", ".join(sorted(CAPTIONERS))
+        raise ConfigError(f"unknown captioner {name!r}",
+                          hint=f"known captioners: {known}") from None
+    return factory(**kwargs)
