@@ -92,7 +92,7 @@ def cli(paths: tuple[Path, ...], recursive: bool, quiet: bool, verbose: bool,
     NAME.summary.json are written to the output folder. The first real run downloads the
     default models.
     """
-    err = Console(stderr=True, quiet=False)
+    err = Console(stderr=True, soft_wrap=True)
     _setup_logging(verbose, quiet)
     try:
         code = _run(paths, recursive, quiet, values, err)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from .errors import InputError
 
-VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .mts .m2ts .3gp .3g2 .ogv .mxf "
-    ".vob .dv .asf .rm .rmvb .divx .f4v".split()
-)
-AUDIO_EXTENSIONS = frozenset(
-    ".mp3 .wav .flac .m4a .aac .ogg .oga .opus .wma .aiff .aif .ac3 .eac3 .amr .mka".split()
-)
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts",
+    ".m2ts", ".3gp", ".3g2", ".ogv", ".mxf", ".vob", ".dv", ".asf", ".rm", ".rmvb", ".divx", ".f4v",
+})
+AUDIO_EXTENSIONS = frozenset({
+    ".mp3", ".wav", ".flac", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma", ".aiff", ".aif",
+    ".ac3", ".eac3", ".amr", ".mka",
+})
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
 
 

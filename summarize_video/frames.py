@@ -79,7 +79,8 @@ def sample_frames(
                     continue
                 if rotation is None:
                     rotation = rotation_of(stream, frame)
-                yield Frame(t=round(max(t, 0.0), 6), image=_to_image(frame, sar, rotation, max_side))
+                image = _to_image(frame, sar, rotation, max_side)
+                yield Frame(t=round(max(t, 0.0), 6), image=image)
                 yielded += 1
                 # The next target is the first multiple of the interval after this frame.
                 next_target = (int((max(t, 0.0) + _EPS) // interval) + 1) * interval

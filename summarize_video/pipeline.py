@@ -94,7 +94,6 @@ class Summarizer:
         return self._transcriber
 
     def summarize(self, path: str | Path) -> Result:
-        o = self.options
         timings: dict[str, float] = {}
         started = time.perf_counter()
 

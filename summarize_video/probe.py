@@ -98,7 +98,7 @@ def rotation_of(stream: Any, first_frame: Any | None = None) -> int:
             return int(float(tag)) % 360
         return 0
     # FFmpeg reports the display matrix angle counter-clockwise; upright needs the opposite.
-    return int(round(-float(deg))) % 360
+    return round(-float(deg)) % 360
 
 
 def sample_aspect(stream: Any) -> Fraction:

@@ -12,12 +12,12 @@ os.environ.pop("OPENAI_BASE_URL", None)
 # Requests to the local test server must never go through a proxy.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.clips import make_clip  # noqa: E402
+from tests.clips import make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))

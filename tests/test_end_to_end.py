@@ -1,0 +1,238 @@
+"""The whole pipeline with real components: tiny models loaded through the real loading code,
+real decoding, and the real openai client over HTTP to a local chat-completions server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from summarize_video import summarize
+from summarize_video.cli import cli
+from summarize_video.timeline import format_timestamp
+from tests.clips import make_clip
+from tests.conftest import media_file
+
+STAMPED = re.compile(r"^(\d+:)?\d\d:\d\d (see|say): ")
+
+
+def model_options(tiny: dict[str, Path], caption: str = "smolvlm") -> dict[str, Any]:
+    return {
+        "caption_model": str(tiny[caption]),
+        "whisper_model": str(tiny["whisper"]),
+        "temperature_increment": 0.0,
+        "device": "cpu",
+    }
+
+
+def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list[str]:
+    return [
+        "--caption-model", str(tiny[caption]), "--whisper-model", str(tiny["whisper"]),
+        "--temperature-increment", "0", "--device", "cpu", "--output-dir", str(out),
+    ]
+
+
+def user_message(request: dict[str, Any]) -> str:
+    return next(m["content"] for m in request["messages"] if m["role"] == "user")
+
+
+def assert_request_carries_timeline(request: dict[str, Any], data: dict[str, Any]) -> None:
+    """Every caption and transcript line, with its stamp, in time order, in the prompt."""
+    text = user_message(request)
+    lines = [ln for ln in text.splitlines() if STAMPED.match(ln)]
+    expected = [(c["t"], 0, f"{format_timestamp(c['t'])} see: {c['text']}")
+                for c in data["captions"] if c["text"]]
+    expected += [(s["start"], 1, f"{format_timestamp(s['start'])} say: {s['text']}")
+                 for s in data["transcript"]]
+    assert lines == [e[2] for e in sorted(expected)]
+
+
+def test_summarize_python_api_on_generated_clip(tmp_path: Path, tiny_models: dict[str, Path],
+                                                chat_server: Any) -> None:
+    clip = make_clip(tmp_path / "talk.mp4", seconds=7.0, fps=25, audio=True)
+    result = summarize(clip, interval=2, base_url=chat_server.base_url, llm_model="test-model",
+                       **model_options(tiny_models))
+    assert [c.t for c in result.captions] == [0.0, 2.0, 4.0, 6.0]
+    assert all(c.text for c in result.captions)
+    assert result.summary == "A short test summary. Key moments: 00:00 start."
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert result.video.has_audio and result.video.width == 320
+    assert {"probe", "sample", "caption", "transcribe", "reason", "total"} <= set(result.timings_s)
+    (request,) = chat_server.requests
+    assert request["model"] == "test-model"
+    assert_request_carries_timeline(request, result.to_dict())
+    assert result.settings["caption_model"] == str(tiny_models["smolvlm"])
+
+
+@pytest.mark.parametrize("family", ["blip", "florence2"])
+def test_other_caption_families_through_the_pipeline(
+    tmp_path: Path, tiny_models: dict[str, Path], family: str
+) -> None:
+    clip = make_clip(tmp_path / "c.mp4", seconds=3.0, fps=10, audio=False)
+    result = summarize(clip, interval=1, no_llm=True, **model_options(tiny_models, family))
+    assert [c.t for c in result.captions] == [0.0, 1.0, 2.0]
+    assert result.summary is None and result.transcript == ()
+
+
+def test_backends_can_be_passed_as_instances(tmp_path: Path, tiny_models: dict[str, Path],
+                                             chat_server: Any) -> None:
+    from summarize_video.captioning import TransformersCaptioner
+    from summarize_video.reasoning import OpenAIReasoner
+    from summarize_video.transcription import WhisperTranscriber
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10, audio=True)
+    captioner = TransformersCaptioner(str(tiny_models["blip"]), device="cpu")
+    transcriber = WhisperTranscriber(str(tiny_models["whisper"]), device="cpu",
+                                     temperature_increment=0.0)
+    reasoner = OpenAIReasoner("own-model", base_url=chat_server.base_url)
+    result = summarize(clip, interval=1, captioner=captioner, transcriber=transcriber,
+                       reasoner=reasoner)
+    assert len(result.captions) == 2 and result.summary
+    assert chat_server.requests[0]["model"] == "own-model"
+    assert result.settings["llm_model"] == "own-model"
+
+
+def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
+                                  chat_server: Any) -> None:
+    video = media_file("speech_video/talkinghead_vfr_videoretalking_face1.mp4")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "2",
+                                   "--base-url", chat_server.base_url,
+                                   "--llm-model", "test-model"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    assert data["video"]["path"] == str(video)
+    assert data["video"]["duration_s"] == pytest.approx(6.133, abs=0.01)
+    assert (data["video"]["width"], data["video"]["height"]) == (700, 700)
+    assert data["video"]["has_audio"] is True and data["video"]["fps"] > 20
+    assert data["settings"] == {**data["settings"], "interval_s": 2.0,
+                                "caption_model": str(tiny_models["smolvlm"]),
+                                "whisper_model": str(tiny_models["whisper"]),
+                                "llm_model": "test-model"}
+    times = [c["t"] for c in data["captions"]]
+    assert len(times) == 4 and times[0] < 0.05
+    assert all(abs(t - 2 * k) < 1 / 15 for k, t in enumerate(times))
+    assert data["transcript"], "tiny whisper emits gibberish segments on real speech"
+    for seg in data["transcript"]:
+        assert 0 <= seg["start"] <= seg["end"] <= 6.2 and seg["text"]
+    assert data["summary"] == "A short test summary. Key moments: 00:00 start."
+    assert data["usage"]["prompt_tokens"] > 0
+    assert set(data["timings_s"]) >= {"probe", "sample", "caption", "transcribe", "reason"}
+    assert_request_carries_timeline(chat_server.requests[0], data)
+    md = (out / f"{video.stem}.summary.md").read_text(encoding="utf-8")
+    for section in ("## Summary", "## Captions", "## Transcript", data["summary"]):
+        assert section in md
+    assert md.count("\n- **") == len(data["captions"]) + len(data["transcript"])
+
+
+def test_cli_no_audio_video_gives_empty_transcript(tmp_path: Path, tiny_models: dict[str, Path],
+                                                   chat_server: Any) -> None:
+    video = media_file("noaudio_video/noaudio_frame_counter_10fps_3s_pyscenedetect.mp4")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "1",
+                                   "--base-url", chat_server.base_url])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    assert data["transcript"] == [] and data["video"]["has_audio"] is False
+    assert [c["t"] for c in data["captions"]] == [0.0, 1.0, 2.0]
+    assert any("no audio" in n for n in data["notes"])
+    assert "no audio track" in user_message(chat_server.requests[0])
+
+
+def test_cli_audio_only_file_is_summarized_from_speech(
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+) -> None:
+    audio = make_clip(tmp_path / "voice.m4a", seconds=3.0, video=False)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(audio), *cli_args(tiny_models, out),
+                                   "--base-url", chat_server.base_url])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "voice.summary.json").read_text(encoding="utf-8"))
+    assert data["captions"] == [] and data["video"]["has_video"] is False
+    assert any("no video track" in n for n in data["notes"])
+
+
+def test_no_llm_writes_captions_and_transcript_only(
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+) -> None:
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--no-llm",
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
+    assert data["summary"] is None and data["settings"]["llm_model"] is None
+    assert data["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "estimated": False}
+    assert not (out / "c.summary.md").exists()
+    assert chat_server.requests == []
+
+
+def test_folder_with_a_bad_file_processes_the_rest(
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", seconds=2.0, fps=10, audio=False)
+    (folder / "b.mp4").write_bytes(b"not a video at all" * 64)
+    make_clip(folder / "c.mkv", seconds=2.0, fps=10, audio=False)
+    (folder / "notes.txt").write_text("ignored", encoding="utf-8")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(folder), *cli_args(tiny_models, out),
+                                   "--base-url", chat_server.base_url])
+    assert res.exit_code == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a.summary.json", "a.summary.md", "c.summary.json", "c.summary.md"]
+    failures = [ln for ln in res.output.splitlines() if ln.startswith("failed:")]
+    assert failures == [failures[0]] and f"{folder / 'b.mp4'}: probe: " in failures[0]
+    assert len(chat_server.requests) == 2
+
+
+def run_console(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "summarize_video", *args], capture_output=True,
+                          text=True, env=full_env, timeout=120)
+
+
+def test_missing_and_non_video_files_one_line_no_traceback(tmp_path: Path) -> None:
+    text = tmp_path / "readme.mp4"
+    text.write_text("just text\n" * 100, encoding="utf-8")
+    proc = run_console(str(tmp_path / "missing.mp4"), str(text), "--no-llm",
+                       "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    assert [ln for ln in lines if ln.startswith("failed:")] == [
+        f"failed: {tmp_path / 'missing.mp4'}: probe: no such file or directory (check the path)",
+        lines[1],
+    ]
+    assert lines[1].startswith(f"failed: {text}: probe: not a readable media file")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_api_key_is_a_config_error_before_models_load(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", seconds=1.0, fps=5)
+    proc = run_console(str(clip), "--caption-model", str(tmp_path / "no-such-model"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "OPENAI_API_KEY" in line and "--base-url" in line and "no-such-model" not in line
+
+
+def test_help_shows_defaults_and_version() -> None:
+    res = CliRunner().invoke(cli, ["--help"])
+    assert res.exit_code == 0
+    flat = " ".join(res.output.split())
+    for text in ("--interval", "default: 5.0", "gpt-5-mini", "SmolVLM-256M-Instruct",
+                 "turbo on CUDA", "--no-llm", "Exit codes", "from summarize_video import"):
+        assert text in flat, text
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.exit_code == 0 and "0.1.0" in res.output
+    res = CliRunner().invoke(cli, ["x.mp4", "--format", "pdf"])
+    assert res.exit_code == 2 and "unknown output format pdf" in res.output
