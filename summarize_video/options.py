@@ -117,21 +117,3 @@ def parse_formats(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
         return FORMATS
     return tuple(dict.fromkeys(names))
 
-
-def field_help() -> dict[str, str]:
-    """The comment above each field, for documentation that cannot drift from the code."""
-    import inspect
-
-    src = inspect.getsource(Options).splitlines()
-    helps: dict[str, str] = {}
-    comment: list[str] = []
-    for line in src:
-        s = line.strip()
-        if s.startswith("#"):
-            comment.append(s.lstrip("# "))
-        elif ":" in s and comment and not s.startswith(("def", "@", "class")):
-            helps[s.split(":")[0]] = " ".join(comment)
-            comment = []
-        else:
-            comment = []
-    return helps

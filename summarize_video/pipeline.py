@@ -19,8 +19,8 @@ from .captioning import Captioner, create_captioner
 from .frames import Frame, sample_frames
 from .options import Options
 from .probe import MediaInfo, probe
-from .reasoning import Reasoner, create_reasoner
-from .results import Result, TokenUsage, TranscriptSegment, VideoInfo
+from .reasoning import Reasoner, Usage, create_reasoner
+from .results import Result, VideoInfo
 from .timeline import Caption, build_timeline, format_timestamp
 from .transcription import Transcriber, Transcript, create_transcriber
 
@@ -105,10 +105,7 @@ class Summarizer:
 
         captions = self._caption(path, info, timings) if info.has_video else []
         transcript = self._transcribe(path, info, timings) if info.has_audio else Transcript.empty()
-        segments = tuple(
-            TranscriptSegment(round(s.start, 3), round(s.end, 3), s.text)
-            for s in transcript.segments
-        )
+        segments = transcript.segments
         duration = info.duration_s
         if duration is None:
             ends = [c.t for c in captions] + [s.end for s in segments]
@@ -124,18 +121,13 @@ class Summarizer:
 
         timeline = build_timeline(captions, segments)
         summary: str | None = None
-        usage = TokenUsage()
+        usage = Usage(prompt_tokens=0, completion_tokens=0)
         if self.reasoner is not None:
             t0 = time.perf_counter()
             self.progress("reason", 0, 1)
             messages = self.messages(Path(path).name, duration, notes, timeline)
             completion = self.reasoner.complete(messages)
-            summary = completion.text
-            usage = TokenUsage(
-                prompt_tokens=completion.usage.prompt_tokens,
-                completion_tokens=completion.usage.completion_tokens,
-                estimated=completion.usage.estimated,
-            )
+            summary, usage = completion.text, completion.usage
             timings["reason"] = time.perf_counter() - t0
             self.progress("reason", 1, 1)
         timings["total"] = time.perf_counter() - started

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .reasoning import Usage
 from .timeline import Caption
+from .transcription import Segment
 
 
 @dataclass(frozen=True)
@@ -26,32 +28,18 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class TranscriptSegment:
-    start: float
-    end: float
-    text: str
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    # True when the server sent no usage and the figures are estimates.
-    estimated: bool = False
-
-
-@dataclass(frozen=True)
 class Result:
     video: VideoInfo
     # Result-changing settings (never secrets).
     settings: dict[str, Any]
     captions: tuple[Caption, ...]
-    transcript: tuple[TranscriptSegment, ...]
+    transcript: tuple[Segment, ...]
     # Spoken language detected or given; None without speech.
     language: str | None
     # The LLM's summary; None with --no-llm.
     summary: str | None
-    usage: TokenUsage
+    # Reasoner tokens in and out; zeros with --no-llm.
+    usage: Usage
     # Seconds per stage, plus "total".
     timings_s: dict[str, float]
     # What the reader should know: audio-only input, no audio, a damaged file...

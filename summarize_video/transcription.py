@@ -16,11 +16,10 @@ import numpy as np
 
 from .audio import AudioClip
 from .errors import ConfigError, ModelLoadError, TranscribeError
+from .options import DEFAULT_WHISPER_MODEL_CPU, DEFAULT_WHISPER_MODEL_CUDA
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_CUDA = "turbo"
-DEFAULT_MODEL_OTHER = "base"
 MODEL_HINT = "a whisper model name like base/small/turbo or a .pt path; first runs download it"
 
 
@@ -108,9 +107,8 @@ class WhisperTranscriber:
         # whisper on MPS is unreliable (sparse alignment heads, fp16 paths): use the CPU there.
         self._device = resolved if resolved.startswith("cuda") else "cpu"
         if self._model_arg is None:
-            self._model_id = (
-                DEFAULT_MODEL_CUDA if self._device.startswith("cuda") else DEFAULT_MODEL_OTHER
-            )
+            cuda = self._device.startswith("cuda")
+            self._model_id = DEFAULT_WHISPER_MODEL_CUDA if cuda else DEFAULT_WHISPER_MODEL_CPU
         else:
             self._model_id = self._model_arg
 

@@ -8,8 +8,8 @@ import pytest
 
 from summarize_video import prompting as prompts
 from summarize_video.errors import PromptError
-from summarize_video.results import TranscriptSegment
 from summarize_video.timeline import Caption, build_timeline, format_timestamp
+from summarize_video.transcription import Segment
 
 
 @pytest.mark.parametrize(
@@ -24,9 +24,9 @@ def test_format_timestamp(seconds: float, text: str) -> None:
 def test_timeline_merges_in_time_order_picture_first() -> None:
     captions = [Caption(0.0, "a title card"), Caption(5.0, "a man\n at a desk"),
                 Caption(10.0, "  ")]
-    speech = [TranscriptSegment(2.5, 4.0, "Hello there."),
-              TranscriptSegment(5.0, 7.0, "Welcome back."),
-              TranscriptSegment(3700, 3702, "Late words.")]
+    speech = [Segment(2.5, 4.0, "Hello there."),
+              Segment(5.0, 7.0, "Welcome back."),
+              Segment(3700, 3702, "Late words.")]
     assert build_timeline(captions, speech).splitlines() == [
         "00:00 see: a title card",
         "00:02 say: Hello there.",
