@@ -43,6 +43,9 @@ class Frame:
     t: float
     # The frame as an upright RGB image at display aspect, downscaled for captioning.
     image: Image.Image
+    # End of the time span this frame stands for (set when near-duplicates after it were
+    # dropped or by scene sampling); None means "until the next frame".
+    until: float | None = None
 
 
 def sample_frames(
