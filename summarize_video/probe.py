@@ -102,10 +102,11 @@ def rotation_of(stream: Any, first_frame: Any | None = None) -> int:
 
 
 def sample_aspect(stream: Any) -> Fraction:
-    sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
-    if not sar or sar <= 0:
-        return Fraction(1)
-    return Fraction(sar)
+    """Pixel aspect ratio as FFmpeg guesses it: the container's when set, else the codec's."""
+    for sar in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if sar and sar > 0:
+            return Fraction(sar)
+    return Fraction(1)
 
 
 def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
