@@ -19,6 +19,7 @@ from .options import (
     DEFAULT_WHISPER_MODEL_CPU,
     DEFAULT_WHISPER_MODEL_CUDA,
     FORMATS,
+    SAMPLING_MODES,
     Options,
 )
 
@@ -48,6 +49,23 @@ Set {DEBUG_ENV}=1 to see tracebacks.
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=D.interval,
               show_default=True, help="Seconds between sampled frames.")
+@click.option("--sampling", type=click.Choice(SAMPLING_MODES), default=D.sampling,
+              show_default=True,
+              help="interval: a frame every --interval s; scene: a frame per shot.")
+@click.option("--scene-threshold", type=click.FloatRange(min=0, min_open=True),
+              default=D.scene_threshold, show_default=True,
+              help="Scene mode: content change (0-255) that counts as a cut.")
+@click.option("--min-scene-gap", type=click.FloatRange(min=0), default=D.min_scene_gap,
+              show_default=True, help="Scene mode: fewest seconds between frames.")
+@click.option("--max-scene-gap", type=click.FloatRange(min=0, min_open=True),
+              default=D.max_scene_gap, show_default=True,
+              help="Scene mode: most seconds without a frame.")
+@click.option("--dedup-threshold", type=click.FloatRange(min=0, max=1),
+              default=D.dedup_threshold, show_default=True,
+              help="Share of the picture that must change for a frame to be captioned; "
+              "0 captions every sampled frame.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, show_default="auto",
+              help="Processes decoding parts of long videos in parallel.")
 @click.option("--caption-model", default=D.caption_model, show_default=True,
               help="Captioning model: Hugging Face id or local folder (SmolVLM, BLIP, Florence-2).")
 @click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,

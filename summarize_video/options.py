@@ -18,6 +18,15 @@ DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 DEFAULT_LLM_MODEL = "gpt-5-mini"
 FORMATS = ("md", "json")
+SAMPLING_MODES = ("interval", "scene")
+# Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
+# and V: PySceneDetect's ContentDetector score and default. Hard cuts score 45-110 on the
+# reference clips; fast motion and fades stay below 25; a static picture scores under 4.
+DEFAULT_SCENE_THRESHOLD = 27.0
+# Fraction of a picture that must have really changed (see ``changed_area``): 0.1 %. A new
+# line of slide text scores 0.15-0.5 %, a talking head that keeps its place 0-0.06 % (one
+# that moves around the frame 1-5 %), a new shot 5-90 %.
+DEFAULT_DUPLICATE_THRESHOLD = 0.001
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,18 @@ class Options:
     caption_max_new_tokens: int = 60
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
     frame_max_side: int = 768
+    # How frames are chosen: "interval" (one every `interval` s) or "scene" (one per shot).
+    sampling: str = "interval"
+    # Scene mode: content change (mean HSV difference, 0-255) that counts as a cut.
+    scene_threshold: float = DEFAULT_SCENE_THRESHOLD
+    # Scene mode: fewest seconds between two sampled frames.
+    min_scene_gap: float = 1.0
+    # Scene mode: most seconds without a sampled frame (a long shot still gets frames).
+    max_scene_gap: float = 30.0
+    # Fraction of the picture that must change for a frame to be captioned; 0 keeps all.
+    dedup_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+    # Processes that decode parts of a long file in parallel; None picks from the cores.
+    workers: int | None = None
     # Transcription backend name (see summarize_video.transcription.TRANSCRIBERS).
     transcriber: str = "whisper"
     # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
@@ -68,6 +89,9 @@ class Options:
     def __post_init__(self) -> None:
         if not self.interval > 0:
             raise ConfigError(f"interval must be positive, got {self.interval}", stage="options")
+        if self.sampling not in SAMPLING_MODES:
+            raise ConfigError(f"unknown sampling mode {self.sampling!r}", stage="options",
+                              hint=f"use one of {', '.join(SAMPLING_MODES)}")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -99,7 +123,9 @@ class Options:
     def settings(self) -> dict[str, Any]:
         """The result-changing settings, safe to write out (no secrets)."""
         return {
+            "sampling": self.sampling,
             "interval_s": self.interval,
+            "dedup_threshold": self.dedup_threshold,
             "caption_model": self.caption_model,
             "whisper_model": self.whisper_model,
             "llm_model": None if self.no_llm else self.llm_model,

@@ -16,11 +16,12 @@ from typing import Any
 from . import __version__, prompting
 from .audio import load_audio
 from .captioning import Captioner, create_captioner
-from .frames import Frame, sample_frames
+from .frames import Frame, SamplingStats, sample_frames
 from .options import Options
 from .probe import MediaInfo, probe
 from .reasoning import Reasoner, Usage, create_reasoner
 from .results import Result, VideoInfo
+from .selection import drop_near_duplicates, scene_frames
 from .timeline import Caption, build_timeline, format_timestamp
 from .transcription import Transcriber, Transcript, create_transcriber
 
@@ -103,7 +104,8 @@ class Summarizer:
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
 
-        captions = self._caption(path, info, timings) if info.has_video else []
+        frame_counts: dict[str, int] = {}
+        captions = self._caption(path, info, timings, frame_counts) if info.has_video else []
         transcript = self._transcribe(path, info, timings) if info.has_audio else Transcript.empty()
         segments = transcript.segments
         duration = info.duration_s
@@ -146,6 +148,7 @@ class Summarizer:
             usage=usage,
             timings_s=timings,
             notes=tuple(notes),
+            frames=frame_counts,
             timeline=timeline,
             version=__version__,
         )
@@ -175,25 +178,53 @@ class Summarizer:
             settings["llm_model"] = self.reasoner.model_id
         return settings
 
-    def _caption(self, path: str | Path, info: MediaInfo, timings: dict[str, float]
-                 ) -> list[Caption]:
+    def _caption(self, path: str | Path, info: MediaInfo, timings: dict[str, float],
+                 counts: dict[str, int]) -> list[Caption]:
         o = self.options
-        expected = math.ceil(info.duration_s / o.interval) if info.duration_s else None
-        frames = sample_frames(path, o.interval, max_side=o.frame_max_side)
+        frames = self._frames(path, info, counts)
+        # Progress in seconds of video covered: frame counts are unknown ahead of time.
+        total = math.ceil(info.duration_s) if info.duration_s else None
         captioner = self.captioner
         captions: list[Caption] = []
         sample_s = caption_s = 0.0
-        self.progress("caption", 0, expected)
+        self.progress("caption", 0, total)
         for batch, waited in _batches(frames, o.caption_batch_size):
             sample_s += waited
             t0 = time.perf_counter()
             texts = captioner.caption(batch)
             caption_s += time.perf_counter() - t0
-            captions += [Caption(f.t, text) for f, text in zip(batch, texts, strict=True)]
-            self.progress("caption", len(captions), max(expected or 0, len(captions)) or None)
+            captions += [Caption(f.t, text, f.until) for f, text in zip(batch, texts, strict=True)]
+            self.progress("caption", min(int(batch[-1].t), total or 0) or 0, total)
+        self.progress("caption", total or 0, total)
         timings["sample"] = sample_s
         timings["caption"] = caption_s
         return captions
+
+    def _frames(self, path: str | Path, info: MediaInfo, counts: dict[str, int]
+                ) -> Iterator[Frame]:
+        """The frames to caption: sampled by interval or scene, near-duplicates dropped.
+
+        ``counts`` is filled as the frames are consumed: decoded, sampled, kept, dropped.
+        """
+        o = self.options
+        if o.sampling == "scene":
+            scene_counts: dict[str, int] = {}
+            sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
+                                   max_gap=o.max_scene_gap, max_side=o.frame_max_side,
+                                   stats=scene_counts)
+        else:
+            sampling = SamplingStats()
+            sampled = sample_frames(path, o.interval, max_side=o.frame_max_side,
+                                    workers=o.workers, stats=sampling)
+        dedup: dict[str, int] = {}
+        yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold,
+                                        end=info.duration_s, stats=dedup)
+        if o.sampling == "scene":
+            counts.update(decoded=scene_counts.get("decoded", 0),
+                          sampled=scene_counts.get("kept", 0))
+        else:
+            counts.update(decoded=sampling.decoded, sampled=sampling.kept)
+        counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
 
     def _transcribe(self, path: str | Path, info: MediaInfo, timings: dict[str, float]
                     ) -> Transcript:

@@ -42,6 +42,8 @@ class Result:
     usage: Usage
     # Seconds per stage, plus "total".
     timings_s: dict[str, float]
+    # Frames decoded, chosen by the sampler, kept for captioning and dropped as near-duplicates.
+    frames: dict[str, int] = field(default_factory=dict)
     # What the reader should know: audio-only input, no audio, a damaged file...
     notes: tuple[str, ...] = ()
     # The exact timeline text the reasoning LLM was given.
@@ -53,11 +55,12 @@ class Result:
             "version": self.version,
             "video": asdict(self.video),
             "settings": dict(self.settings),
-            "captions": [{"t": c.t, "text": c.text} for c in self.captions],
+            "captions": [{"t": c.t, "until": c.until, "text": c.text} for c in self.captions],
             "transcript": [asdict(s) for s in self.transcript],
             "language": self.language,
             "summary": self.summary,
             "usage": asdict(self.usage),
+            "frames": dict(self.frames),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "notes": list(self.notes),
         }

@@ -23,6 +23,7 @@ from PIL import Image
 
 from .errors import ConfigError, DecodeError
 from .frames import Frame, _to_image
+from .options import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_SCENE_THRESHOLD
 from .probe import (
     container_origin,
     main_video_stream,
@@ -33,14 +34,6 @@ from .probe import (
 
 log = logging.getLogger(__name__)
 
-# Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
-# and V: PySceneDetect's ContentDetector score and default. Hard cuts score 45-110 on the
-# reference clips; fast motion and fades stay below 25; a static picture scores under 4.
-DEFAULT_SCENE_THRESHOLD = 27.0
-# Fraction of a picture that must have really changed (see ``changed_area``): 0.1 %. A new
-# line of slide text scores 0.15-0.5 %, a talking head that keeps its place 0-0.06 % (one
-# that moves around the frame 1-5 %), a new shot 5-90 %.
-DEFAULT_DUPLICATE_THRESHOLD = 0.001
 
 # Width of the frames the cut detector compares; 64 px scores within 1 of 96 or 256 px.
 _SIGNAL_WIDTH = 64

@@ -20,6 +20,8 @@ class Caption:
     t: float
     # What the captioning model said the frame shows.
     text: str
+    # End of the time span the frame stands for (near-duplicates after it were not captioned).
+    until: float | None = None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,9 @@ def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
                                 "llm_model": "test-model"}
     times = [c["t"] for c in data["captions"]]
     assert len(times) == 4 and times[0] < 0.05
+    # A talking head that moves is not a near-duplicate: every sampled frame is kept.
+    assert [c["until"] for c in data["captions"]] == [*times[1:], data["video"]["duration_s"]]
+    assert data["frames"]["sampled"] == 4 and data["frames"]["kept"] == 4
     assert all(abs(t - 2 * k) < 1 / 15 for k, t in enumerate(times))
     assert data["transcript"], "tiny whisper emits gibberish segments on real speech"
     for seg in data["transcript"]:
@@ -236,3 +239,37 @@ def test_help_shows_defaults_and_version() -> None:
     assert res.exit_code == 0 and "0.1.0" in res.output
     res = CliRunner().invoke(cli, ["x.mp4", "--format", "pdf"])
     assert res.exit_code == 2 and "unknown output format pdf" in res.output
+
+
+def test_static_video_is_captioned_once_for_its_whole_span(tmp_path: Path,
+                                                           tiny_models: dict[str, Path]) -> None:
+    video = media_file("speech_video/audiobook_static_image_videogrep_manifesto.mp4")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+                                   "--format", "json", "--interval", "10"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    assert [(c["t"], c["until"]) for c in data["captions"]] == [(0.0, 88.08)]
+    assert data["frames"]["sampled"] == 9 and data["frames"]["kept"] == 1
+    assert data["frames"]["dropped"] == 8 and data["frames"]["decoded"] >= 9
+    # With dropping off every sampled frame is captioned, each standing for 10 s.
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+                                   "--format", "json", "--interval", "10",
+                                   "--dedup-threshold", "0"])
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    assert [c["t"] for c in data["captions"]] == [10.0 * k for k in range(9)]
+    assert [c["until"] for c in data["captions"]] == [10.0 * k for k in range(1, 9)] + [88.08]
+
+
+def test_scene_sampling_captions_each_shot(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    video = media_file("noaudio_video/noaudio_scenecuts_pyscenedetect_testvideo.mp4")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+                                   "--format", "json", "--sampling", "scene"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    # PySceneDetect's reference cuts for this clip: frames 30, 180 and 394 at 29.97 fps.
+    expected = [0.0] + [round(n * 1001 / 30000, 6) for n in (30, 180, 394)]
+    assert [c["t"] for c in data["captions"]] == pytest.approx(expected, abs=1e-3)
+    assert data["settings"]["sampling"] == "scene"
+    assert data["frames"]["decoded"] == 720
