@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
+from .cache import CACHE_ENV
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 from .options import (
     DEFAULT_LLM_MODEL,
     DEFAULT_WHISPER_MODEL_CPU,
     DEFAULT_WHISPER_MODEL_CUDA,
+    CAPTION_CONTEXT_MODES,
     FORMATS,
     SAMPLING_MODES,
     Options,
@@ -98,6 +100,14 @@ Set {DEBUG_ENV}=1 to see tracebacks.
               help="Folder with your own prompt files (system.md, summary.md, caption.txt).")
 @click.option("--no-llm", is_flag=True, default=D.no_llm,
               help="Write captions and transcript only; call no LLM.")
+@click.option("--caption-context", type=click.Choice(CAPTION_CONTEXT_MODES),
+              default=D.caption_context, show_default=True,
+              help="speech: chat VLMs also see what is said around each frame.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default=f"env {CACHE_ENV} or the user cache folder",
+              help="Where captions and transcripts are cached.")
+@click.option("--no-cache", is_flag=True, default=D.no_cache,
+              help="Neither read nor write the cache.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")

@@ -85,6 +85,11 @@ class Options:
     prompts_dir: Path | None = None
     # Skip the reasoning LLM: write captions and transcript only.
     no_llm: bool = False
+    # Folder of the captions/transcript cache; None means $SUMMARIZE_VIDEO_CACHE_DIR or the
+    # user cache folder.
+    cache_dir: Path | None = None
+    # Neither read nor write the cache.
+    no_cache: bool = False
 
     def __post_init__(self) -> None:
         if not self.interval > 0:
@@ -116,6 +121,8 @@ class Options:
             kwargs["formats"] = parse_formats(kwargs["formats"])
         if kwargs.get("output_dir") is not None:
             kwargs["output_dir"] = Path(kwargs["output_dir"])
+        if kwargs.get("cache_dir") is not None:
+            kwargs["cache_dir"] = Path(kwargs["cache_dir"])
         if kwargs.get("prompts_dir") is not None:
             kwargs["prompts_dir"] = Path(kwargs["prompts_dir"])
         return dataclasses.replace(base or cls(), **kwargs)

@@ -7,22 +7,30 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import __version__, prompting
-from .audio import load_audio
+from .cache import Cache
 from .captioning import Captioner, create_captioner
-from .frames import Frame, SamplingStats, sample_frames
 from .options import Options
 from .probe import MediaInfo, probe
 from .reasoning import Reasoner, Usage, create_reasoner
 from .results import Result, VideoInfo
-from .selection import drop_near_duplicates, scene_frames
-from .timeline import Caption, build_timeline, format_timestamp
+from .stages import (
+    caption_params,
+    captions_from_json,
+    captions_to_json,
+    run_captions,
+    run_transcript,
+    transcript_from_json,
+    transcript_params,
+    transcript_to_json,
+)
+from .timeline import Caption, build_timeline, format_timestamp, merge_repeats
 from .transcription import Transcriber, Transcript, create_transcriber
 
 log = logging.getLogger(__name__)
@@ -44,7 +52,8 @@ class Summarizer:
 
     Backends not passed in are created from ``options`` by name from the registries; models
     load on first use and are kept for the next file. The reasoner is created first, so a
-    missing API key is reported before any model loads.
+    missing API key is reported before any model loads. Captions and transcripts are kept in
+    the cache (unless ``options.no_cache``) and reused whenever their inputs are the same.
     """
 
     def __init__(
@@ -55,6 +64,7 @@ class Summarizer:
         transcriber: Transcriber | None = None,
         reasoner: Reasoner | None = None,
         progress: ProgressCallback | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.options = options or Options()
         self.progress = progress or _no_progress
@@ -62,7 +72,11 @@ class Summarizer:
         # Fail fast on configuration: prompts and the LLM client before any model loads.
         self._system_prompt = prompting.load_prompt(prompting.SYSTEM, o.prompts_dir)
         self._summary_prompt = prompting.load_prompt(prompting.SUMMARY, o.prompts_dir)
-        caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
+        self._caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
+        self._context_prompt = prompting.load_prompt(prompting.CAPTION_CONTEXT, o.prompts_dir)
+        self.cache: Cache | None = None
+        if not o.no_cache:
+            self.cache = cache or Cache(o.cache_dir)
         self.reasoner: Reasoner | None = None
         if not o.no_llm:
             self.reasoner = reasoner or create_reasoner(
@@ -73,7 +87,8 @@ class Summarizer:
         self._transcriber = transcriber
         self._captioner_kwargs: dict[str, Any] = dict(
             model=o.caption_model, device=o.device, batch_size=o.caption_batch_size,
-            max_new_tokens=o.caption_max_new_tokens, prompt=caption_prompt,
+            max_new_tokens=o.caption_max_new_tokens, prompt=self._caption_prompt,
+            context_prompt=self._context_prompt,
         )
         self._transcriber_kwargs: dict[str, Any] = dict(
             model=o.whisper_model, device=o.device, language=o.language,
@@ -95,22 +110,37 @@ class Summarizer:
         return self._transcriber
 
     def summarize(self, path: str | Path) -> Result:
+        o = self.options
         timings: dict[str, float] = {}
         started = time.perf_counter()
 
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
         info = probe(path)
+        file_hash = self.cache.file_hash(path) if self.cache is not None else ""
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
 
-        frame_counts: dict[str, int] = {}
-        captions = self._caption(path, info, timings, frame_counts) if info.has_video else []
-        transcript = self._transcribe(path, info, timings) if info.has_audio else Transcript.empty()
+        cache_use: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        captions: list[Caption] = []
+        transcript = Transcript.empty()
+        speech_first = o.caption_context == "speech" and info.has_audio and info.has_video
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
+            pending = None
+            if info.has_audio:
+                pending = pool.submit(self._transcript, path, file_hash, timings, cache_use)
+            if speech_first and pending is not None:
+                transcript, pending = pending.result(), None
+            if info.has_video:
+                captions = self._captions(path, info, file_hash, timings, counts, cache_use,
+                                          transcript if speech_first else None)
+            if pending is not None:
+                transcript = pending.result()
         segments = transcript.segments
         duration = info.duration_s
         if duration is None:
-            ends = [c.t for c in captions] + [s.end for s in segments]
+            ends = [c.until or c.t for c in captions] + [s.end for s in segments]
             duration = max(ends) if ends else None
 
         notes = []
@@ -121,7 +151,7 @@ class Summarizer:
         if not info.has_video:
             notes.append(NOTE_NO_VIDEO)
 
-        timeline = build_timeline(captions, segments)
+        timeline = build_timeline(merge_repeats(captions), segments)
         summary: str | None = None
         usage = Usage(prompt_tokens=0, completion_tokens=0)
         if self.reasoner is not None:
@@ -148,10 +178,50 @@ class Summarizer:
             usage=usage,
             timings_s=timings,
             notes=tuple(notes),
-            frames=frame_counts,
+            frames=counts,
+            cache=cache_use,
             timeline=timeline,
             version=__version__,
         )
+
+    def _captions(self, path: str | Path, info: MediaInfo, file_hash: str,
+                  timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str],
+                  transcript: Transcript | None) -> list[Caption]:
+        o = self.options
+        captioner = self.captioner
+        transcript_key = None
+        if transcript is not None:
+            transcript_key = transcript_to_json(transcript)
+        params = caption_params(o, captioner, self._caption_prompt, self._context_prompt,
+                                transcript_key)
+        if self.cache is not None:
+            hit = self.cache.get("captions", file_hash, params)
+            if hit is not None:
+                cache_use["captions"] = "hit"
+                captions, stored = captions_from_json(hit)
+                counts.update(stored)
+                return captions
+            cache_use["captions"] = "miss"
+        captions = run_captions(path, info, o, captioner, self.progress, timings, counts,
+                                transcript)
+        if self.cache is not None:
+            self.cache.put("captions", file_hash, params, captions_to_json(captions, counts))
+        return captions
+
+    def _transcript(self, path: str | Path, file_hash: str, timings: dict[str, float],
+                    cache_use: dict[str, str]) -> Transcript:
+        transcriber = self.transcriber
+        params = transcript_params(self.options, transcriber)
+        if self.cache is not None:
+            hit = self.cache.get("transcript", file_hash, params)
+            if hit is not None:
+                cache_use["transcript"] = "hit"
+                return transcript_from_json(hit)
+            cache_use["transcript"] = "miss"
+        transcript = run_transcript(path, transcriber, self.progress, timings)
+        if self.cache is not None:
+            self.cache.put("transcript", file_hash, params, transcript_to_json(transcript))
+        return transcript
 
     def messages(self, title: str, duration: float | None, notes: list[str],
                  timeline: str) -> list[dict[str, str]]:
@@ -178,84 +248,6 @@ class Summarizer:
             settings["llm_model"] = self.reasoner.model_id
         return settings
 
-    def _caption(self, path: str | Path, info: MediaInfo, timings: dict[str, float],
-                 counts: dict[str, int]) -> list[Caption]:
-        o = self.options
-        frames = self._frames(path, info, counts)
-        # Progress in seconds of video covered: frame counts are unknown ahead of time.
-        total = math.ceil(info.duration_s) if info.duration_s else None
-        captioner = self.captioner
-        captions: list[Caption] = []
-        sample_s = caption_s = 0.0
-        self.progress("caption", 0, total)
-        for batch, waited in _batches(frames, o.caption_batch_size):
-            sample_s += waited
-            t0 = time.perf_counter()
-            texts = captioner.caption(batch)
-            caption_s += time.perf_counter() - t0
-            captions += [Caption(f.t, text, f.until) for f, text in zip(batch, texts, strict=True)]
-            self.progress("caption", min(int(batch[-1].t), total or 0) or 0, total)
-        self.progress("caption", total or 0, total)
-        timings["sample"] = sample_s
-        timings["caption"] = caption_s
-        return captions
-
-    def _frames(self, path: str | Path, info: MediaInfo, counts: dict[str, int]
-                ) -> Iterator[Frame]:
-        """The frames to caption: sampled by interval or scene, near-duplicates dropped.
-
-        ``counts`` is filled as the frames are consumed: decoded, sampled, kept, dropped.
-        """
-        o = self.options
-        if o.sampling == "scene":
-            scene_counts: dict[str, int] = {}
-            sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
-                                   max_gap=o.max_scene_gap, max_side=o.frame_max_side,
-                                   stats=scene_counts)
-        else:
-            sampling = SamplingStats()
-            sampled = sample_frames(path, o.interval, max_side=o.frame_max_side,
-                                    workers=o.workers, stats=sampling)
-        dedup: dict[str, int] = {}
-        yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold,
-                                        end=info.duration_s, stats=dedup)
-        if o.sampling == "scene":
-            counts.update(decoded=scene_counts.get("decoded", 0),
-                          sampled=scene_counts.get("kept", 0))
-        else:
-            counts.update(decoded=sampling.decoded, sampled=sampling.kept)
-        counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
-
-    def _transcribe(self, path: str | Path, info: MediaInfo, timings: dict[str, float]
-                    ) -> Transcript:
-        t0 = time.perf_counter()
-        self.progress("transcribe", 0, 1)
-        audio = load_audio(path)
-        timings["audio"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        transcript = self.transcriber.transcribe(audio)
-        timings["transcribe"] = time.perf_counter() - t0
-        self.progress("transcribe", 1, 1)
-        return transcript
-
-
-def _batches(frames: Iterator[Frame], size: int) -> Iterator[tuple[list[Frame], float]]:
-    """Group frames into lists of ``size``, with the seconds spent waiting for each list."""
-    batch: list[Frame] = []
-    waited = 0.0
-    while True:
-        t0 = time.perf_counter()
-        frame = next(frames, None)
-        waited += time.perf_counter() - t0
-        if frame is None:
-            break
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch, waited
-            batch, waited = [], 0.0
-    if batch:
-        yield batch, waited
-
 
 def summarize(
     path: str | Path,
@@ -264,10 +256,11 @@ def summarize(
     transcriber: Transcriber | None = None,
     reasoner: Reasoner | None = None,
     progress: ProgressCallback | None = None,
+    cache: Cache | None = None,
     options: Options | None = None,
     **option_values: Any,
 ) -> Result:
     """Summarize one video (or audio) file. Keyword options are the fields of ``Options``."""
     opts = Options.from_kwargs(options, **option_values)
     return Summarizer(opts, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
-                      progress=progress).summarize(path)
+                      progress=progress, cache=cache).summarize(path)

@@ -18,6 +18,7 @@ PACKAGE = "summarize_video.prompts"
 SYSTEM = "system.md"
 SUMMARY = "summary.md"
 CAPTION = "caption.txt"
+CAPTION_CONTEXT = "caption_context.txt"
 
 
 def load_prompt(name: str, prompts_dir: Path | str | None = None) -> str:

@@ -44,6 +44,8 @@ class Result:
     timings_s: dict[str, float]
     # Frames decoded, chosen by the sampler, kept for captioning and dropped as near-duplicates.
     frames: dict[str, int] = field(default_factory=dict)
+    # Per stage: "hit" (reused from the cache), "miss" (computed and stored); empty without cache.
+    cache: dict[str, str] = field(default_factory=dict)
     # What the reader should know: audio-only input, no audio, a damaged file...
     notes: tuple[str, ...] = ()
     # The exact timeline text the reasoning LLM was given.
@@ -61,6 +63,7 @@ class Result:
             "summary": self.summary,
             "usage": asdict(self.usage),
             "frames": dict(self.frames),
+            "cache": dict(self.cache),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "notes": list(self.notes),
         }

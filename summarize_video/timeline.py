@@ -31,6 +31,17 @@ class TimelineEntry:
     text: str
 
 
+def merge_repeats(captions: Iterable[Caption]) -> list[Caption]:
+    """Consecutive captions with the same text become one caption spanning their time range."""
+    merged: list[Caption] = []
+    for c in captions:
+        if merged and _one_line(merged[-1].text) == _one_line(c.text):
+            merged[-1] = Caption(merged[-1].t, merged[-1].text, c.until)
+        else:
+            merged.append(c)
+    return merged
+
+
 def format_timestamp(seconds: float) -> str:
     """``mm:ss`` below an hour, ``h:mm:ss`` from an hour on (seconds rounded down)."""
     total = max(0, int(seconds + 1e-6))

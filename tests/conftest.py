@@ -32,6 +32,15 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                  ) -> Path:
+    """Each test gets its own empty cache, never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SUMMARIZE_VIDEO_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def media() -> Path:
     """The shared real-media folder; tests using it are skipped when it is absent."""

@@ -1,0 +1,173 @@
+"""The two model stages, captions and transcript: computing them, and their cache form.
+
+Each stage has a parameter dict (everything that changes its result; the cache key) and a
+JSON form (what the cache stores). The pipeline decides whether to compute or reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from .captioning import Captioner
+from .concurrency import prefetch
+from .frames import Frame, SamplingStats, sample_frames
+from .options import Options
+from .probe import MediaInfo
+from .selection import drop_near_duplicates, scene_frames
+from .timeline import Caption
+from .transcription import Segment, Transcriber, Transcript, speech_context
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# --- captions ---------------------------------------------------------------------------------
+
+
+def caption_params(o: Options, captioner: Captioner, prompt: str, context_prompt: str,
+                   transcript_key: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything that changes the captions of a file."""
+    params: dict[str, Any] = {
+        "captioner": type(captioner).__name__,
+        "model": captioner.model_id,
+        "revision": getattr(captioner, "revision", None),
+        "prompt": text_hash(prompt),
+        "max_new_tokens": o.caption_max_new_tokens,
+        "max_side": o.frame_max_side,
+        "sampling": o.sampling,
+        "dedup": o.dedup_threshold,
+        "context": o.caption_context,
+    }
+    if o.sampling == "scene":
+        params.update(scene=[o.scene_threshold, o.min_scene_gap, o.max_scene_gap])
+    else:
+        params.update(interval=o.interval)
+    if o.caption_context == "speech":
+        params.update(context_prompt=text_hash(context_prompt), transcript=transcript_key)
+    return params
+
+
+def captions_to_json(captions: Sequence[Caption], counts: dict[str, int]) -> dict[str, Any]:
+    return {"captions": [[c.t, c.until, c.text] for c in captions], "frames": counts}
+
+
+def captions_from_json(value: dict[str, Any]) -> tuple[list[Caption], dict[str, int]]:
+    return [Caption(t, text, until) for t, until, text in value["captions"]], value["frames"]
+
+
+def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[str, int]
+                  ) -> Iterator[Frame]:
+    """Frames to caption: sampled by interval or by scene, near-duplicates dropped.
+
+    ``counts`` is filled once the frames are consumed: decoded, sampled, kept, dropped.
+    """
+    scene: dict[str, int] = {}
+    sampling = SamplingStats()
+    if o.sampling == "scene":
+        sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
+                               max_gap=o.max_scene_gap, max_side=o.frame_max_side, stats=scene)
+    else:
+        sampled = sample_frames(path, o.interval, max_side=o.frame_max_side, workers=o.workers,
+                                stats=sampling)
+    dedup: dict[str, int] = {}
+    yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold, end=info.duration_s,
+                                    stats=dedup)
+    if o.sampling == "scene":
+        counts.update(decoded=scene.get("decoded", 0), sampled=scene.get("kept", 0))
+    else:
+        counts.update(decoded=sampling.decoded, sampled=sampling.kept)
+    counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
+
+
+def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
+                 progress: ProgressCallback, timings: dict[str, float],
+                 counts: dict[str, int], transcript: Transcript | None = None) -> list[Caption]:
+    """Sample, drop near-duplicates and caption, with sampling running ahead in a thread."""
+    total = int(info.duration_s + 0.999) if info.duration_s else None
+    frames = prefetch(select_frames(path, info, o, counts), size=2 * o.caption_batch_size)
+    captions: list[Caption] = []
+    waited = captioning = 0.0
+    progress("caption", 0, total)
+    while True:
+        t0 = time.perf_counter()
+        batch = _take(frames, o.caption_batch_size)
+        waited += time.perf_counter() - t0
+        if not batch:
+            break
+        t0 = time.perf_counter()
+        if transcript is not None:
+            contexts = [speech_context(f.t, transcript.segments) for f in batch]
+            texts = captioner.caption(batch, contexts=contexts)  # type: ignore[call-arg]
+        else:
+            texts = captioner.caption(batch)
+        captioning += time.perf_counter() - t0
+        captions += [Caption(f.t, text, f.until) for f, text in zip(batch, texts, strict=True)]
+        progress("caption", min(int(batch[-1].t), total or 0), total)
+    progress("caption", total or 0, total)
+    timings["sample"] = waited
+    timings["caption"] = captioning
+    return captions
+
+
+def _take(items: Iterator[Frame], n: int) -> list[Frame]:
+    batch: list[Frame] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            break
+    return batch
+
+
+# --- transcript -------------------------------------------------------------------------------
+
+
+def transcript_params(o: Options, transcriber: Transcriber) -> dict[str, Any]:
+    """Everything that changes the transcript of a file."""
+    params: dict[str, Any] = {
+        "transcriber": type(transcriber).__name__,
+        "model": transcriber.model_id,
+        "language": o.language,
+        "temperature": [o.temperature, o.temperature_increment],
+    }
+    for name in ("silence_gate", "no_speech_threshold", "logprob_threshold",
+                 "compression_ratio_threshold"):
+        if hasattr(o, name):
+            params[name] = getattr(o, name)
+    return params
+
+
+def transcript_to_json(transcript: Transcript) -> dict[str, Any]:
+    return asdict(transcript)
+
+
+def transcript_from_json(value: dict[str, Any]) -> Transcript:
+    known = {f.name for f in fields(Transcript)}
+    data = {k: v for k, v in value.items() if k in known}
+    data["segments"] = tuple(Segment(**s) for s in data.get("segments", []))
+    for name, v in data.items():
+        if isinstance(v, list):
+            data[name] = tuple(v)
+    return Transcript(**data)
+
+
+def run_transcript(path: str | Path, transcriber: Transcriber, progress: ProgressCallback,
+                   timings: dict[str, float]) -> Transcript:
+    from .audio import load_audio
+
+    t0 = time.perf_counter()
+    progress("transcribe", 0, 1)
+    audio = load_audio(path)
+    timings["audio"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    transcript = transcriber.transcribe(audio)
+    timings["transcribe"] = time.perf_counter() - t0
+    progress("transcribe", 1, 1)
+    return transcript
