@@ -18,6 +18,8 @@ PACKAGE = "summarize_video.prompts"
 SYSTEM = "system.md"
 SUMMARY = "summary.md"
 CAPTION = "caption.txt"
+# Caption prompt for a frame with speech nearby; one variable, $speech.
+CAPTION_CONTEXT = "caption_context.txt"
 
 
 def load_prompt(name: str, prompts_dir: Path | str | None = None) -> str:
