@@ -7,7 +7,9 @@ Three families are told apart by ``AutoConfig.from_pretrained(model).model_type`
   checkpoints, not the remote-code ``microsoft/`` ones): a task token, ``<MORE_DETAILED_CAPTION>``
   unless ``prompt`` is itself a Florence-2 task token such as ``<CAPTION>``.
 * anything else -> ``AutoModelForImageTextToText``: a chat VLM (e.g. SmolVLM / Idefics3) asked
-  ``prompt`` through the processor's chat template, left-padded, image splitting off.
+  ``prompt`` through the processor's chat template, left-padded, image splitting off. A frame
+  with speech nearby (``contexts``) is asked the ``caption_context.txt`` prompt instead, with
+  the speech filled in as ``$speech``; BLIP and Florence-2 ignore contexts.
 
 torch and transformers are imported inside methods only, so importing this module is cheap.
 The model loads lazily on the first ``caption()`` call; ``load()`` loads it eagerly (to fail
@@ -21,9 +23,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from .caption_guards import NewTokensNoRepeatNGram, cut_repetition
+from .context import check_context_template
 from .devices import configure_cpu_threads, resolve_device, torch_dtype
 from .errors import CaptionError, ConfigError, ModelLoadError
 from .frames import Frame
+from .prompting import CAPTION_CONTEXT, fill, load_prompt
 
 DEFAULT_PROMPT = "Describe this image in one sentence."
 FLORENCE_DEFAULT_TASK = "<MORE_DETAILED_CAPTION>"
@@ -31,6 +36,9 @@ FLORENCE_CAPTION_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAP
 LOAD_HINT = "pass a local directory or check the id; first runs download from the hub"
 ARCH_HINT = "use BLIP, native Florence-2 or an image-text-to-text chat VLM such as SmolVLM"
 LOCAL_HINT = "the folder must hold a save_pretrained checkpoint: config, weights, processor"
+REMOTE_HINT = ("pass trust_remote_code=True only if you trust that repository's code, or use a "
+               "checkpoint transformers supports natively")
+NO_REPEAT_NGRAM_SIZE = 3
 
 # Florence-2 leftovers that skip_special_tokens may keep: task tags and location bins.
 _FLORENCE_TAGS = re.compile(r"<(?:loc_\d+|/?[A-Z][A-Z_]*)>")
@@ -42,12 +50,17 @@ class Captioner(Protocol):
 
     model_id: str
 
-    def caption(self, frames: Sequence[Frame]) -> list[str]: ...
+    def caption(
+        self, frames: Sequence[Frame], contexts: Sequence[str | None] | None = None
+    ) -> list[str]: ...
 
 
 def clean_caption(text: str | None) -> str:
-    """Collapse whitespace and strip; ``None`` or blank becomes ``""``."""
-    return " ".join((text or "").split())
+    """Collapse whitespace, strip and cut repetition loops back to their first occurrence.
+
+    ``None`` or blank becomes ``""``; ``"a man a man a man a man"`` becomes ``"a man"``.
+    """
+    return cut_repetition(" ".join((text or "").split()))
 
 
 def _looks_local(model: str) -> bool:
@@ -57,6 +70,11 @@ def _looks_local(model: str) -> bool:
     if model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in model:
         return True
     return model.count("/") > 1
+
+
+def _needs_remote_code(exc: BaseException) -> bool:
+    text = str(exc)
+    return "trust_remote_code" in text or "custom code" in text
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
@@ -82,6 +100,7 @@ class TransformersCaptioner:
         prompt: str = DEFAULT_PROMPT,
         revision: str | None = None,
         trust_remote_code: bool = False,
+        context_prompt: str | None = None,
     ) -> None:
         if not model or not str(model).strip():
             raise ConfigError("no captioning model given",
@@ -97,6 +116,10 @@ class TransformersCaptioner:
         self.prompt = prompt
         self.revision = revision
         self.trust_remote_code = trust_remote_code
+        # $speech template for frames with speech nearby; None: caption_context.txt, read late.
+        self.context_prompt = context_prompt
+        if context_prompt is not None:
+            check_context_template(context_prompt)
         self.family: str | None = None
         self.model_type: str | None = None
         self.device: str | None = None
@@ -119,6 +142,10 @@ class TransformersCaptioner:
         detail = f": {_first_line(exc)}" if exc is not None else ""
         return ModelLoadError(f"cannot load captioning model {self.model_id!r}: {what}{detail}",
                               hint=hint)
+
+    def _remote_code_error(self) -> ModelLoadError:
+        what = "it needs the repository's own code, which runs only with trust_remote_code=True"
+        return self._load_error(what, hint=REMOTE_HINT)
 
     def load(self) -> None:
         """Load the processor and model once (idempotent). Raises ``ModelLoadError``."""
@@ -153,6 +180,8 @@ class TransformersCaptioner:
         try:
             config = AutoConfig.from_pretrained(source, **common)
         except Exception as exc:
+            if _needs_remote_code(exc) and not self.trust_remote_code:
+                raise self._remote_code_error() from exc
             raise self._load_error("no usable config", exc, hint=hint) from exc
         model_type = str(getattr(config, "model_type", "") or "")
         family = {"blip": "blip", "florence2": "florence2"}.get(model_type, "chat")
@@ -166,6 +195,9 @@ class TransformersCaptioner:
             )
 
         if family == "chat" and not self._is_image_text_to_text(config, model_type):
+            auto_map = getattr(config, "auto_map", None) or {}
+            if not self.trust_remote_code and any(k.startswith("AutoModel") for k in auto_map):
+                raise self._remote_code_error()
             raise self._load_error(f"unsupported architecture {model_type!r}", hint=ARCH_HINT)
 
         try:
@@ -178,6 +210,8 @@ class TransformersCaptioner:
             processor = AutoProcessor.from_pretrained(source, **common)
             model = model_cls.from_pretrained(source, dtype=dtype, **common)
         except ValueError as exc:
+            if _needs_remote_code(exc) and not self.trust_remote_code:
+                raise self._remote_code_error() from exc
             if "Unrecognized" in str(exc) or "not supported" in str(exc):
                 raise self._load_error(f"unsupported architecture {model_type!r}",
                                        hint=ARCH_HINT) from exc
@@ -223,17 +257,32 @@ class TransformersCaptioner:
         prompt = self.prompt.strip()
         return prompt if prompt in FLORENCE_CAPTION_TASKS else FLORENCE_DEFAULT_TASK
 
-    def chat_text(self) -> str:
-        """The chat-templated prompt for one frame (chat family)."""
-        processor = self._processor
+    def context_template(self) -> str:
+        """The $speech template (the shipped ``caption_context.txt`` unless one was given)."""
+        if self.context_prompt is None:
+            self.context_prompt = check_context_template(load_prompt(CAPTION_CONTEXT))
+        return self.context_prompt
+
+    def user_text(self, context: str | None = None) -> str:
+        """What the chat VLM is asked: the plain prompt, or the context prompt with speech."""
+        speech = " ".join((context or "").split())
+        if not speech:
+            return self.prompt
+        return fill(self.context_template(), {"speech": speech}, name=CAPTION_CONTEXT)
+
+    def chat_text(self, context: str | None = None) -> str:
+        """The chat-templated prompt for one frame (chat family), with its speech if any."""
+        processor, text = self._processor, self.user_text(context)
         if getattr(processor, "chat_template", None):
             messages = [{"role": "user", "content": [
-                {"type": "image"}, {"type": "text", "text": self.prompt}]}]
+                {"type": "image"}, {"type": "text", "text": text}]}]
             return processor.apply_chat_template(messages, add_generation_prompt=True)
-        return self.prompt  # no template: the processor inserts its own image tokens
+        return text  # no template: the processor inserts its own image tokens
 
-    def build_inputs(self, images: Sequence[Any]) -> dict[str, Any]:
-        """Processor outputs for one batch of RGB images, on the model's device and dtype."""
+    def build_inputs(
+        self, images: Sequence[Any], contexts: Sequence[str | None] | None = None
+    ) -> dict[str, Any]:
+        """Processor outputs for RGB images (contexts: chat prompts only), on device, in dtype."""
         import torch
 
         self.load()
@@ -244,8 +293,9 @@ class TransformersCaptioner:
             inputs = processor(text=[self.florence_task()] * n, images=list(images),
                                return_tensors="pt")
         else:
-            inputs = processor(text=[self.chat_text()] * n, images=list(images),
-                               return_tensors="pt", padding=True)
+            texts = [self.chat_text(c) for c in (contexts or [None] * n)]
+            inputs = processor(text=texts, images=list(images), return_tensors="pt",
+                               padding=True)
         out: dict[str, Any] = {}
         for key, value in inputs.items():
             if isinstance(value, torch.Tensor):
@@ -255,50 +305,71 @@ class TransformersCaptioner:
             out[key] = value
         return out
 
-    def _generation_kwargs(self) -> dict[str, Any]:
+    def _generation_kwargs(self, prompt_length: int = 0) -> dict[str, Any]:
+        """Greedy decoding, no trigram twice; ``prompt_length``: the chat prompt's tokens."""
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "do_sample": False,
             "num_beams": 1,
-            "no_repeat_ngram_size": 3,
         }
         if self.family == "chat":
+            from transformers import LogitsProcessorList
+
+            # Built-in ban off, whatever the checkpoint says: it also covers the prompt.
+            kwargs["no_repeat_ngram_size"] = 0
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [NewTokensNoRepeatNGram(NO_REPEAT_NGRAM_SIZE, prompt_length)])
             tokenizer = self._processor.tokenizer
             if getattr(self._model.generation_config, "pad_token_id", None) is None:
                 kwargs["pad_token_id"] = tokenizer.pad_token_id
+        else:  # encoder-decoder: the decoder sees only its own tokens
+            kwargs["no_repeat_ngram_size"] = NO_REPEAT_NGRAM_SIZE
         return kwargs
 
-    def _caption_batch(self, images: Sequence[Any]) -> list[str]:
+    def _caption_batch(
+        self, images: Sequence[Any], contexts: Sequence[str | None] | None = None
+    ) -> list[str]:
         import torch
 
-        inputs = self.build_inputs(images)
+        inputs = self.build_inputs(images, contexts)
         with torch.inference_mode():
             if self.family == "blip":
                 generated = self._model.generate(pixel_values=inputs["pixel_values"],
                                                  **self._generation_kwargs())
                 new_tokens = generated[:, 1:]  # drop the [DEC] start token
             else:
-                generated = self._model.generate(**inputs, **self._generation_kwargs())
-                if getattr(self._model.config, "is_encoder_decoder", False):
-                    new_tokens = generated  # only the decoder's tokens come back
-                else:  # decoder-only: the prompt comes back first; keep the new tokens only
-                    new_tokens = generated[:, inputs["input_ids"].shape[1]:]
+                # Encoder-decoder: only the decoder's tokens come back. Decoder-only: the
+                # prompt comes back first; keep the new tokens only.
+                encoder_decoder = getattr(self._model.config, "is_encoder_decoder", False)
+                prompt_length = 0 if encoder_decoder else int(inputs["input_ids"].shape[1])
+                generated = self._model.generate(**inputs,
+                                                 **self._generation_kwargs(prompt_length))
+                new_tokens = generated[:, prompt_length:]
         texts = self._processor.batch_decode(new_tokens, skip_special_tokens=True)
         if self.family == "florence2":
             texts = [_FLORENCE_TAGS.sub(" ", t) for t in texts]
         return [clean_caption(t) for t in texts]
 
-    def caption(self, frames: Sequence[Frame]) -> list[str]:
-        """One cleaned caption per frame, in order (``""`` where the model said nothing)."""
+    def caption(
+        self, frames: Sequence[Frame], contexts: Sequence[str | None] | None = None
+    ) -> list[str]:
+        """One cleaned caption per frame, in order (``""`` where the model said nothing).
+
+        ``contexts``: per frame, the speech heard around it (``None`` or ``""``: none), as
+        ``summarize_video.context.speech_context`` gives it; only chat VLMs read it.
+        """
+        if contexts is not None and len(contexts) != len(frames):
+            raise ValueError(f"{len(contexts)} contexts for {len(frames)} frames")
         if not frames:
             return []
         self.load()
         captions: list[str] = []
         for start in range(0, len(frames), self.batch_size):
             chunk = frames[start:start + self.batch_size]
+            speech = None if contexts is None else contexts[start:start + self.batch_size]
             images = [f.image if f.image.mode == "RGB" else f.image.convert("RGB") for f in chunk]
             try:
-                texts = self._caption_batch(images)
+                texts = self._caption_batch(images, speech)
             except (ModelLoadError, ConfigError):
                 raise
             except Exception as exc:

@@ -19,6 +19,8 @@ DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 DEFAULT_LLM_MODEL = "gpt-5-mini"
 FORMATS = ("md", "json")
 SAMPLING_MODES = ("interval", "scene")
+# What a frame's caption may be conditioned on: nothing, or the speech heard around it.
+CAPTION_CONTEXT_MODES = ("none", "speech")
 # Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
 # and V: PySceneDetect's ContentDetector score and default. Hard cuts score 45-110 on the
 # reference clips; fast motion and fades stay below 25; a static picture scores under 4.
@@ -41,6 +43,8 @@ class Options:
     caption_batch_size: int = 4
     # Upper bound on tokens generated per caption.
     caption_max_new_tokens: int = 60
+    # "speech": chat VLMs also read the transcript around each frame; "none": the frame only.
+    caption_context: str = "none"
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
     frame_max_side: int = 768
     # How frames are chosen: "interval" (one every `interval` s) or "scene" (one per shot).
@@ -97,6 +101,10 @@ class Options:
         if self.sampling not in SAMPLING_MODES:
             raise ConfigError(f"unknown sampling mode {self.sampling!r}", stage="options",
                               hint=f"use one of {', '.join(SAMPLING_MODES)}")
+        if self.caption_context not in CAPTION_CONTEXT_MODES:
+            raise ConfigError(f"unknown caption context {self.caption_context!r}",
+                              stage="options",
+                              hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]

@@ -18,6 +18,7 @@ PACKAGE = "summarize_video.prompts"
 SYSTEM = "system.md"
 SUMMARY = "summary.md"
 CAPTION = "caption.txt"
+# Caption prompt for a frame with speech nearby; one variable, $speech.
 CAPTION_CONTEXT = "caption_context.txt"
 
 

@@ -20,7 +20,8 @@ from .options import Options
 from .probe import MediaInfo
 from .selection import drop_near_duplicates, scene_frames
 from .timeline import Caption
-from .transcription import Segment, Transcriber, Transcript, speech_context
+from .context import speech_context
+from .transcription import Segment, Transcriber, Transcript
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 

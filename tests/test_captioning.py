@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from summarize_video.caption_guards import NewTokensNoRepeatNGram
 from summarize_video.captioning import (
     CAPTIONERS,
     Captioner,
     TransformersCaptioner,
-    clean_caption,
     create_captioner,
 )
 from summarize_video.errors import ConfigError, ModelLoadError
 from summarize_video.frames import Frame
 
 REPO = Path(__file__).resolve().parents[1]
+# Read by path: with PYTHONPATH on a worktree, summarize_video.prompts may resolve elsewhere.
+CONTEXT_PROMPT = (REPO / "prompts" / "caption_context.txt").read_text(encoding="utf-8")
 FAMILIES = {"blip": "blip", "florence2": "florence2", "smolvlm": "chat"}
 SIZES = [(64, 48), (320, 180), (33, 77), (640, 360), (100, 100)]
 
@@ -215,14 +217,142 @@ def test_registry(tiny_models: dict[str, Path]):
     assert "transformers" in str(info.value)
 
 
-def test_clean_caption():
-    assert clean_caption("  a \n dog\t runs ") == "a dog runs"
-    assert clean_caption(None) == ""
-    assert clean_caption("   ") == ""
-
-
 def test_import_is_lazy():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = "import summarize_video.captioning, sys; assert 'torch' not in sys.modules"
     code += "; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO)
+
+
+def test_chat_user_text_with_and_without_speech(captioners: dict[str, TransformersCaptioner]):
+    base = captioners["smolvlm"]
+    captioner = TransformersCaptioner(base.model_id, prompt="Describe this image.",
+                                      context_prompt="Speaker: $speech. Describe this image.")
+    base.load()
+    captioner._processor = base._processor  # the templates need a processor, not a model
+    assert captioner.user_text(None) == "Describe this image."
+    assert captioner.user_text("  \n ") == "Describe this image."
+    said = captioner.user_text(" the  $5 red\ncar ")  # a $ in speech is text, not a variable
+    assert said == "Speaker: the $5 red car. Describe this image."
+    chat = captioner.chat_text("the red car")
+    assert chat.startswith("<|im_start|>User:<image>Speaker: the red car.")
+    assert chat.endswith("Assistant:")
+
+
+# -- captioning with contexts ------------------------------------------------------------------
+
+
+def _word_trigrams(text: str) -> list[tuple[str, ...]]:
+    words = text.split()
+    return [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+
+
+def test_mixed_contexts_batch_like_alone(tiny_models: dict[str, Path], frames: list[Frame]):
+    """Left padding and the attention mask make a frame's caption independent of its batch."""
+    captioner = TransformersCaptioner(str(tiny_models["smolvlm"]), device="cpu", batch_size=5,
+                                      max_new_tokens=24, context_prompt=CONTEXT_PROMPT)
+    contexts = [None, "the red car near the house with two people", "", "dog",
+                "a man and a woman sitting at a table in the room with a blue window"]
+    inputs = captioner.build_inputs([f.image.convert("RGB") for f in frames], contexts)
+    lengths = inputs["attention_mask"].sum(dim=1).tolist()
+    assert lengths[0] == lengths[2] < lengths[3] < lengths[1] < lengths[4]  # ""/None: plain
+    assert inputs["attention_mask"][0, 0] == 0  # padded on the left
+    tok = captioner._processor.tokenizer
+    red, car = tok.convert_tokens_to_ids(["red", "car"])
+    assert {red, car} <= set(inputs["input_ids"][1].tolist())  # the speech is in the prompt
+    assert red not in inputs["input_ids"][0].tolist()
+
+    batched = captioner.caption(frames, contexts)  # one batch of five
+    alone = [captioner.caption([f], [c])[0] for f, c in zip(frames, contexts, strict=True)]
+    assert batched == alone
+    assert captioner.caption(frames[:1]) == batched[:1]  # None context = no contexts at all
+    plain = captioner.caption(frames)
+    assert batched[1] != plain[1]  # the speech changed what the model was asked (and said)
+    for caption in batched:  # no trigram twice within a caption (the prompt does not count)
+        assert len(set(_word_trigrams(caption))) == len(_word_trigrams(caption)), caption
+
+
+@pytest.mark.parametrize("name", ["blip", "florence2"])
+def test_contexts_ignored_without_chat(
+    captioners: dict[str, TransformersCaptioner], frames: list[Frame], name: str
+):
+    captioner = captioners[name]
+    contexts = ["the red car", None, "a long speech " * 20, "", "dog"]
+    assert captioner.caption(frames, contexts) == captioner.caption(frames)
+    assert captioner.context_prompt is None  # the context prompt was never even read
+
+
+def test_contexts_must_match_frames(captioners: dict[str, TransformersCaptioner],
+                                    frames: list[Frame]):
+    with pytest.raises(ValueError, match="2 contexts for 5 frames"):
+        captioners["blip"].caption(frames, ["a", "b"])
+
+
+def test_old_style_captioner_still_a_captioner():
+    class OldCaptioner:
+        model_id = "old"
+
+        def caption(self, frames):
+            return ["x"] * len(frames)
+
+    assert isinstance(OldCaptioner(), Captioner)
+
+
+# -- generation guards -------------------------------------------------------------------------
+
+
+def test_generation_guards(captioners: dict[str, TransformersCaptioner]):
+    assert TransformersCaptioner("x/y").max_new_tokens == 60
+    for name in ("blip", "florence2"):
+        captioners[name].load()
+        kwargs = captioners[name]._generation_kwargs()
+        assert kwargs["no_repeat_ngram_size"] == 3 and kwargs["do_sample"] is False
+        assert "repetition_penalty" not in kwargs
+    chat = captioners["smolvlm"]
+    chat.load()
+    kwargs = chat._generation_kwargs(17)
+    assert kwargs["no_repeat_ngram_size"] == 0 and "repetition_penalty" not in kwargs
+    (guard,) = kwargs["logits_processor"]
+    assert isinstance(guard, NewTokensNoRepeatNGram)
+    assert (guard.n, guard.prompt_length) == (3, 17)
+
+
+# -- loading: remote code, threads -------------------------------------------------------------
+
+
+def test_remote_code_config_refused(tmp_path: Path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "my-custom-vlm",
+        "auto_map": {"AutoConfig": "configuration_my.MyConfig",
+                     "AutoModelForImageTextToText": "modeling_my.MyModel"},
+    }))
+    (tmp_path / "configuration_my.py").write_text("raise SystemExit('remote code ran')\n")
+    captioner = TransformersCaptioner(str(tmp_path), device="cpu")
+    assert captioner.trust_remote_code is False
+    with pytest.raises(ModelLoadError, match="trust_remote_code=True") as info:
+        captioner.load()
+    assert "\n" not in str(info.value)
+    assert not captioner.loaded
+
+
+def test_remote_code_model_refused(tmp_path: Path):
+    """A config transformers knows, whose model class only the repository's code provides."""
+    from transformers import BertConfig
+
+    config = BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=8)
+    config.auto_map = {"AutoModelForImageTextToText": "modeling_my.MyVlm"}
+    config.save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="trust_remote_code=True"):
+        TransformersCaptioner(str(tmp_path), device="cpu").load()
+
+
+def test_cpu_threads_configured_on_cpu_load(tiny_models: dict[str, Path],
+                                            monkeypatch: pytest.MonkeyPatch):
+    import summarize_video.captioning as captioning
+
+    calls: list[int] = []
+    monkeypatch.setattr(captioning, "configure_cpu_threads", lambda: calls.append(1))
+    TransformersCaptioner(str(tiny_models["blip"]), device="cpu").load()
+    assert calls == [1]
+
