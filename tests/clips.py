@@ -10,14 +10,25 @@ import numpy as np
 
 
 def make_clip(dest: Path, *, seconds: float = 3.0, fps: int = 25, width: int = 320,
-              height: int = 240, audio: bool = True, video: bool = True) -> Path:
-    """H.264 (+ AAC tone) clip whose frame i is a flat colour that encodes i."""
+              height: int = 240, audio: bool = True, video: bool = True,
+              gop: int | None = None, bframes: int = 0) -> Path:
+    """H.264 (+ AAC tone) clip whose frame i is a flat colour that encodes i.
+
+    ``gop``: keyframe every ``gop`` frames (default x264's 250); ``bframes``: B-frames, so
+    decode order differs from presentation order.
+    """
     with av.open(str(dest), "w") as c:
         v = a = None
         if video:
             v = c.add_stream("libx264", rate=fps)
             v.width, v.height, v.pix_fmt = width, height, "yuv420p"
             v.options = {"preset": "ultrafast"}
+            if gop or bframes:
+                params = [f"bframes={bframes}"] if bframes else []
+                if gop:
+                    v.gop_size = gop
+                    params += [f"keyint={gop}", f"min-keyint={gop}", "scenecut=0"]
+                v.options = {**v.options, "x264-params": ":".join(params)}
         if audio:
             a = c.add_stream("aac", rate=44100)
             a.layout = "stereo"

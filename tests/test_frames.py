@@ -9,7 +9,7 @@ import av
 import pytest
 
 from summarize_video.errors import ConfigError, DecodeError, InputError
-from summarize_video.frames import sample_frames
+from summarize_video.frames import SamplingStats, sample_frames
 from tests.clips import make_clip
 from tests.conftest import media_file
 
@@ -147,3 +147,106 @@ def test_missing_path_message_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         next(sample_frames(tmp_path / "nope.mp4", 1.0))
     assert info.value.one_line().startswith(str(tmp_path / "nope.mp4"))
+
+
+# --- decoding only what is needed: seeking plan and parallel workers ---------------------------
+
+
+def _sample(path: Path, interval: float, **kw: object) -> tuple[list, SamplingStats]:
+    stats = SamplingStats()
+    frames = [(f.t, f.image.size, f.image.tobytes())
+              for f in sample_frames(path, interval, stats=stats, **kw)]  # type: ignore[arg-type]
+    return frames, stats
+
+
+@pytest.fixture(scope="module")
+def short_gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 60 s, keyframe every 2 s, B-frames: decode order differs from presentation order.
+    dest = tmp_path_factory.mktemp("gop") / "gop20.mp4"
+    return make_clip(dest, seconds=60.0, fps=10, width=160, height=120, audio=False, gop=20,
+                     bframes=2)
+
+
+@pytest.mark.parametrize("interval", [10.0, 3.7, 0.25])
+def test_seeking_and_parallel_paths_match_sequential(short_gop_clip: Path,
+                                                     interval: float) -> None:
+    seq, seq_stats = _sample(short_gop_clip, interval, seek=False)
+    plan, plan_stats = _sample(short_gop_clip, interval, workers=1)
+    par, par_stats = _sample(short_gop_clip, interval, workers=2, min_parallel_s=0)
+    assert seq_stats.mode == "sequential" and seq_stats.decoded == 600
+    assert plan_stats.mode == "plan" and par_stats.mode == "parallel"
+    assert [f[0] for f in plan] == [f[0] for f in seq]
+    assert plan == seq  # same times, same sizes, same pixels
+    assert par == seq
+    for stats in (plan_stats, par_stats):
+        assert stats.kept == len(seq)
+        assert stats.minimum is not None
+        assert stats.minimum <= stats.decoded <= seq_stats.decoded
+    assert plan_stats.decoded == plan_stats.minimum
+    if interval == 10.0:
+        # Targets every 100 frames, keyframes every 20: each target needs at most 20 frames.
+        assert [f[0] for f in seq] == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+        assert plan_stats.seeks > 0 and par_stats.seeks > 0
+        assert plan_stats.decoded <= 6 * 20
+
+
+def test_parallel_is_not_used_for_short_files(short_gop_clip: Path) -> None:
+    _, stats = _sample(short_gop_clip, 10.0, workers=2)  # 60 s is under the default threshold
+    assert stats.mode == "plan" and stats.workers == 1
+
+
+@pytest.mark.parametrize(
+    ("rel", "interval"),
+    [
+        ("speech_video/speech_then_silence_timecode_autoeditor_example.mp4", 5.0),
+        ("odd_cases/mkv_h264_aac_autocut_test003.mkv", 2.0),
+        ("odd_cases/mpeg4asp_avi_mp3_androidx_sample.avi", 1.0),
+        ("odd_cases/rotated90_with_audio_androidx_270_rotated.mp4", 1.5),
+    ],
+)
+def test_real_files_give_the_same_frames_on_every_path(rel: str, interval: float) -> None:
+    path = media_file(rel)
+    seq, seq_stats = _sample(path, interval, seek=False)
+    plan, plan_stats = _sample(path, interval, workers=1)
+    par, par_stats = _sample(path, interval, workers=2, min_parallel_s=0)
+    assert seq and plan == seq and par == seq
+    assert plan_stats.mode == "plan"
+    assert plan_stats.minimum is not None
+    assert plan_stats.minimum <= plan_stats.decoded <= seq_stats.decoded
+    assert par_stats.minimum is not None and par_stats.decoded >= par_stats.minimum
+
+
+def test_truncated_file_keeps_the_frames_before_the_damage_when_seeking(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mkv", seconds=60.0, fps=10, width=160, height=120,
+                     audio=False, gop=20)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    stats = SamplingStats()
+    frames = list(sample_frames(cut, 10.0, stats=stats, workers=1))
+    assert stats.mode == "plan"
+    assert 1 <= len(frames) < 6
+    assert [f.t for f in frames] == [10.0 * i for i in range(len(frames))]
+    assert stats.packets and stats.decoded < stats.packets  # the gaps were skipped
+    reference = [(f.t, f.image.tobytes()) for f in sample_frames(cut, 10.0, seek=False)]
+    assert [(f.t, f.image.tobytes()) for f in frames] == reference
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
+    short_gop_clip: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    import summarize_video.frames as frames_mod
+
+    real_scan = frames_mod.scan_packets
+
+    def lying_scan(container: object, stream: object) -> object:
+        index = real_scan(container, stream)
+        index.key[:] = True  # every packet claims to be a keyframe
+        return index
+
+    monkeypatch.setattr(frames_mod, "scan_packets", lying_scan)
+    got, stats = _sample(short_gop_clip, 3.7, workers=workers, min_parallel_s=0)
+    monkeypatch.undo()
+    seq, _ = _sample(short_gop_clip, 3.7, seek=False)
+    assert stats.mode.endswith("+sequential")
+    assert got == seq
