@@ -29,6 +29,16 @@ DEFAULT_SCENE_THRESHOLD = 27.0
 # line of slide text scores 0.15-0.5 %, a talking head that keeps its place 0-0.06 % (one
 # that moves around the frame 1-5 %), a new shot 5-90 %.
 DEFAULT_DUPLICATE_THRESHOLD = 0.001
+# Transcription guards against whisper's hallucinations on silence, music and noise.
+# Send whisper only the stretches of audio with sound in them (summarize_video.silence).
+DEFAULT_SILENCE_GATE = True
+# whisper's own thresholds and semantics (its CLI defaults); None disables a rule. A segment
+# whose no-speech probability is above the first AND whose average log probability is below
+# the second is silence; one whose gzip compression ratio is above the third is a repetition
+# loop.
+DEFAULT_NO_SPEECH_THRESHOLD = 0.6
+DEFAULT_LOGPROB_THRESHOLD = -1.0
+DEFAULT_COMPRESSION_RATIO_THRESHOLD = 2.4
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,14 @@ class Options:
     temperature_increment: float = 0.2
     # Spoken language code (e.g. "en"); None lets whisper detect it.
     language: str | None = None
+    # Transcribe only the stretches with sound (an energy gate); a silent track skips whisper.
+    silence_gate: bool = DEFAULT_SILENCE_GATE
+    # Whisper: no-speech probability above which a low-log-probability segment is silence.
+    no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD
+    # Whisper: average log probability below which decoding failed (retry hotter, or silence).
+    logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD
+    # Whisper: gzip compression ratio above which text is a repetition loop (retry or drop).
+    compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD
     # Reasoning backend name (see summarize_video.reasoning.REASONERS).
     reasoner: str = "openai"
     # Model name sent to the OpenAI-compatible server.

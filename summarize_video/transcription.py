@@ -1,5 +1,10 @@
 """Speech to timestamped text: a small backend protocol and the openai-whisper backend.
 
+Against whisper's hallucinations on silence, music and noise: a silence gate (only the
+stretches with sound are transcribed, see ``silence``), whisper's own no-speech, log-probability
+and compression-ratio thresholds, and the same rules applied again per output segment plus a
+stock-phrase filter (see ``guards``).
+
 torch and whisper are imported inside methods only, so importing this module stays cheap.
 """
 
@@ -16,11 +21,27 @@ import numpy as np
 
 from .audio import AudioClip
 from .errors import ConfigError, ModelLoadError, TranscribeError
-from .options import DEFAULT_WHISPER_MODEL_CPU, DEFAULT_WHISPER_MODEL_CUDA
+from .guards import filter_segments
+from .options import (
+    DEFAULT_COMPRESSION_RATIO_THRESHOLD,
+    DEFAULT_LOGPROB_THRESHOLD,
+    DEFAULT_NO_SPEECH_THRESHOLD,
+    DEFAULT_SILENCE_GATE,
+    DEFAULT_WHISPER_MODEL_CPU,
+    DEFAULT_WHISPER_MODEL_CUDA,
+)
+from .silence import speech_regions, splice
 
 log = logging.getLogger(__name__)
 
 MODEL_HINT = "a whisper model name like base/small/turbo or a .pt path; first runs download it"
+# Transcript.flags: the audio has no sound above the silence gate (whisper was not run) ...
+FLAG_NO_SPEECH = "no-speech"
+# ... or it has sound, but whisper found no confident speech in it.
+FLAG_MUSIC_OR_NOISE = "music-or-noise"
+# Seconds of digital silence put between speech regions when they are joined for whisper: a
+# pause, so that whisper ends a segment before the jump in time.
+REGION_GAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,12 @@ class Transcript:
     segments: tuple[Segment, ...]
     # Language code whisper used or detected ("en", "de"...); None when nothing was transcribed.
     language: str | None
+    # Segments whisper returned that the guards dropped (silence, repetition, stock phrases).
+    dropped: int = 0
+    # Why the transcript is empty, when it is: FLAG_NO_SPEECH or FLAG_MUSIC_OR_NOISE.
+    flags: tuple[str, ...] = ()
+    # True when whisper detected ``language`` itself (none was given, multilingual model).
+    language_detected: bool = False
 
     @classmethod
     def empty(cls) -> Transcript:
@@ -79,6 +106,10 @@ class WhisperTranscriber:
         temperature: float = 0.0,
         temperature_increment: float = 0.2,
         download_root: str | None = None,
+        silence_gate: bool = DEFAULT_SILENCE_GATE,
+        no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
+        logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
+        compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
     ) -> None:
         if temperature < 0 or temperature_increment < 0:
             raise ConfigError(
@@ -86,12 +117,23 @@ class WhisperTranscriber:
                 stage="options",
                 hint="use e.g. --temperature 0 --temperature-increment 0.2",
             )
+        if no_speech_threshold is not None and not 0.0 <= no_speech_threshold <= 1.0:
+            raise ConfigError(f"no-speech threshold must be within 0-1, got {no_speech_threshold}",
+                              stage="options", hint="whisper's default is 0.6")
+        if compression_ratio_threshold is not None and not compression_ratio_threshold > 0:
+            raise ConfigError("compression ratio threshold must be positive, got "
+                              f"{compression_ratio_threshold}", stage="options",
+                              hint="whisper's default is 2.4")
         self._model_arg = os.fspath(model) if model is not None else None
         self._device_arg = device
         self._language_arg = language or None
         self.temperature = temperature
         self.temperature_increment = temperature_increment
         self.download_root = download_root
+        self.silence_gate = silence_gate
+        self.no_speech_threshold = no_speech_threshold
+        self.logprob_threshold = logprob_threshold
+        self.compression_ratio_threshold = compression_ratio_threshold
         self._device: str | None = None
         self._model_id: str | None = None
         self._language: str | None = None
@@ -166,7 +208,12 @@ class WhisperTranscriber:
         log.info("whisper model %s loaded in %.1f s", model_id, time.perf_counter() - started)
 
     def transcribe(self, audio: AudioClip) -> Transcript:
-        """Transcribe ``audio``; segment times are clamped to the clip and shifted by its offset."""
+        """Transcribe ``audio``; segment times are on the clip's timeline plus its offset.
+
+        With the silence gate on, only the regions ``speech_regions`` finds are sent to whisper
+        (joined with ``REGION_GAP`` s of silence; times are mapped back exactly), and a clip
+        without any returns a transcript flagged ``no-speech`` without loading the model.
+        """
         samples = audio.samples
         if samples.size == 0:
             return Transcript.empty()
@@ -175,9 +222,52 @@ class WhisperTranscriber:
                 f"whisper needs 16000 Hz audio, got {audio.sample_rate} Hz",
                 hint="decode with load_audio(path, sample_rate=16000)",
             )
-        self.load()
         samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
-        duration = samples.size / audio.sample_rate
+        rate = audio.sample_rate
+        duration = samples.size / rate
+        regions = speech_regions(samples, rate)
+        spliced = None
+        if self.silence_gate:
+            if not regions:
+                log.info("no sound above the silence gate in %.1f s of audio; whisper not run",
+                         duration)
+                return Transcript(segments=(), language=None, flags=(FLAG_NO_SPEECH,))
+            samples, spliced = splice(samples, rate, regions, gap=REGION_GAP)
+            log.info("silence gate: %d region(s), %.1f of %.1f s sent to whisper",
+                     len(regions), sum(e - s for s, e in spliced.regions), duration)
+        self.load()
+        result = self._run_whisper(samples)
+        spoken = [raw for raw in result.get("segments") or () if str(raw.get("text", "")).strip()]
+        kept, dropped = filter_segments(
+            spoken, no_speech_threshold=self.no_speech_threshold,
+            logprob_threshold=self.logprob_threshold,
+            compression_ratio_threshold=self.compression_ratio_threshold,
+        )
+        heard = samples.size / rate
+        segments = []
+        for raw in kept:
+            # Clamp: a window without closing timestamp is given the window's full length.
+            start = min(max(float(raw.get("start", 0.0)), 0.0), heard)
+            end = min(max(float(raw.get("end", start)), start), heard)
+            if spliced is not None:
+                start = spliced.to_original(start)
+                end = max(start, spliced.to_original(end, is_end=True))
+            segments.append(Segment(start=round(start + audio.offset, 3),
+                                    end=round(end + audio.offset, 3),
+                                    text=str(raw["text"]).strip()))
+        flags: tuple[str, ...] = ()
+        if not segments:
+            flags = (FLAG_MUSIC_OR_NOISE,) if regions else (FLAG_NO_SPEECH,)
+        language = result.get("language") or self._language
+        detected = self._language is None and bool(getattr(self._model, "is_multilingual", True))
+        log.info("transcribed %.1f s of audio: %d segments (%d dropped by the guards), "
+                 "language %s%s", duration, len(segments), dropped, language,
+                 f", flagged {', '.join(flags)}" if flags else "")
+        return Transcript(segments=tuple(segments), language=language, dropped=dropped,
+                          flags=flags, language_detected=detected)
+
+    def _run_whisper(self, samples: np.ndarray) -> dict[str, Any]:
+        duration = samples.size / 16000
         started = time.perf_counter()
         try:
             result = self._model.transcribe(
@@ -186,6 +276,9 @@ class WhisperTranscriber:
                 fp16=self.device.startswith("cuda"),
                 condition_on_previous_text=False,
                 temperature=temperature_schedule(self.temperature, self.temperature_increment),
+                no_speech_threshold=self.no_speech_threshold,
+                logprob_threshold=self.logprob_threshold,
+                compression_ratio_threshold=self.compression_ratio_threshold,
                 verbose=None,
             )
         except Exception as exc:
@@ -193,20 +286,9 @@ class WhisperTranscriber:
                 f"whisper failed on {duration:.1f} s of audio: {_reason(exc)}",
                 hint="out of memory? try a smaller --whisper-model or --device cpu",
             ) from exc
-        segments = []
-        for raw in result.get("segments") or ():
-            text = str(raw.get("text", "")).strip()
-            if not text:
-                continue
-            # Clamp: a window without closing timestamp is given the window's full length.
-            start = min(max(float(raw.get("start", 0.0)), 0.0), duration)
-            end = min(max(float(raw.get("end", start)), start), duration)
-            segments.append(Segment(start=round(start + audio.offset, 3),
-                                    end=round(end + audio.offset, 3), text=text))
-        language = result.get("language") or self._language
-        log.info("transcribed %.1f s of audio in %.1f s: %d segments, language %s",
-                 duration, time.perf_counter() - started, len(segments), language)
-        return Transcript(segments=tuple(segments), language=language)
+        log.info("whisper ran on %.1f s of audio in %.1f s", duration,
+                 time.perf_counter() - started)
+        return result
 
 
 def _normalise_language(language: str | None) -> str | None:

