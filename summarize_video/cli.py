@@ -16,10 +16,10 @@ from . import __version__
 from .cache import CACHE_ENV
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 from .options import (
+    CAPTION_CONTEXT_MODES,
     DEFAULT_LLM_MODEL,
     DEFAULT_WHISPER_MODEL_CPU,
     DEFAULT_WHISPER_MODEL_CUDA,
-    CAPTION_CONTEXT_MODES,
     FORMATS,
     SAMPLING_MODES,
     Options,
@@ -80,6 +80,17 @@ Set {DEBUG_ENV}=1 to see tracebacks.
 @click.option("--temperature-increment", type=click.FloatRange(min=0),
               default=D.temperature_increment, show_default=True,
               help="Whisper temperature step on fallback; 0 disables fallback.")
+@click.option("--silence-gate/--no-silence-gate", default=D.silence_gate, show_default=True,
+              help="Skip silent stretches before whisper hears them.")
+@click.option("--no-speech-threshold", type=click.FloatRange(0, 1),
+              default=D.no_speech_threshold, show_default=True,
+              help="Drop a segment whisper thinks is not speech above this probability "
+              "(with a low log-probability).")
+@click.option("--logprob-threshold", type=float, default=D.logprob_threshold,
+              show_default=True, help="Average log-probability below which a segment is doubtful.")
+@click.option("--compression-ratio-threshold", type=click.FloatRange(min=0),
+              default=D.compression_ratio_threshold, show_default=True,
+              help="Drop segments that repeat themselves beyond this gzip ratio; 0 disables.")
 @click.option("--language", default=None, show_default="detect",
               help="Spoken language code, e.g. en.")
 @click.option("--llm-model", default=DEFAULT_LLM_MODEL, show_default=True,
@@ -140,6 +151,8 @@ def _run(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: dict[str
     from .batch import summarize_many
     from .pipeline import Summarizer
 
+    if values.get("compression_ratio_threshold") == 0:
+        values["compression_ratio_threshold"] = None
     options = Options.from_kwargs(**values)
     failed = succeeded = 0
     show_progress = not quiet and err.is_terminal

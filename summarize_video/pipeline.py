@@ -30,7 +30,7 @@ from .stages import (
     transcript_params,
     transcript_to_json,
 )
-from .timeline import Caption, build_timeline, format_timestamp, merge_repeats
+from .timeline import Caption, build_timeline, format_timestamp
 from .transcription import Transcriber, Transcript, create_transcriber
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ class Summarizer:
         self._transcriber_kwargs: dict[str, Any] = dict(
             model=o.whisper_model, device=o.device, language=o.language,
             temperature=o.temperature, temperature_increment=o.temperature_increment,
+            silence_gate=o.silence_gate, no_speech_threshold=o.no_speech_threshold,
+            logprob_threshold=o.logprob_threshold,
+            compression_ratio_threshold=o.compression_ratio_threshold,
         )
 
     @property
@@ -151,7 +154,7 @@ class Summarizer:
         if not info.has_video:
             notes.append(NOTE_NO_VIDEO)
 
-        timeline = build_timeline(merge_repeats(captions), segments)
+        timeline = build_timeline(captions, segments)
         summary: str | None = None
         usage = Usage(prompt_tokens=0, completion_tokens=0)
         if self.reasoner is not None:

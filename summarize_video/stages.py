@@ -15,12 +15,12 @@ from typing import Any
 
 from .captioning import Captioner
 from .concurrency import prefetch
+from .context import speech_context
 from .frames import Frame, SamplingStats, sample_frames
 from .options import Options
 from .probe import MediaInfo
 from .selection import drop_near_duplicates, scene_frames
 from .timeline import Caption
-from .context import speech_context
 from .transcription import Segment, Transcriber, Transcript
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
@@ -137,11 +137,9 @@ def transcript_params(o: Options, transcriber: Transcriber) -> dict[str, Any]:
         "model": transcriber.model_id,
         "language": o.language,
         "temperature": [o.temperature, o.temperature_increment],
+        "guards": [o.silence_gate, o.no_speech_threshold, o.logprob_threshold,
+                   o.compression_ratio_threshold],
     }
-    for name in ("silence_gate", "no_speech_threshold", "logprob_threshold",
-                 "compression_ratio_threshold"):
-        if hasattr(o, name):
-            params[name] = getattr(o, name)
     return params
 
 

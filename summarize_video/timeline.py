@@ -29,16 +29,22 @@ class TimelineEntry:
     t: float
     kind: str  # SEE or SAY
     text: str
+    # End of a range of identical captions merged into this entry; None for a single one.
+    end: float | None = None
 
 
-def merge_repeats(captions: Iterable[Caption]) -> list[Caption]:
-    """Consecutive captions with the same text become one caption spanning their time range."""
-    merged: list[Caption] = []
+def merge_repeats(captions: Iterable[Caption]) -> list[tuple[Caption, bool]]:
+    """Consecutive captions with the same text become one caption spanning their time range.
+
+    Each result says whether it stands for more than one caption.
+    """
+    merged: list[tuple[Caption, bool]] = []
     for c in captions:
-        if merged and _one_line(merged[-1].text) == _one_line(c.text):
-            merged[-1] = Caption(merged[-1].t, merged[-1].text, c.until)
+        if merged and _one_line(merged[-1][0].text) == _one_line(c.text):
+            first = merged[-1][0]
+            merged[-1] = (Caption(first.t, first.text, c.until if c.until else c.t), True)
         else:
-            merged.append(c)
+            merged.append((c, False))
     return merged
 
 
@@ -53,9 +59,13 @@ def format_timestamp(seconds: float) -> str:
 def merge(captions: Iterable[Caption], segments: Iterable[object]) -> list[TimelineEntry]:
     """Captions and transcript segments (anything with ``start`` and ``text``) in time order.
 
-    At equal times the picture comes before the words. Empty texts are left out.
+    At equal times the picture comes before the words. Empty texts are left out, and
+    consecutive identical captions become one entry with a time range.
     """
-    entries = [TimelineEntry(c.t, SEE, _one_line(c.text)) for c in captions]
+    entries = [
+        TimelineEntry(c.t, SEE, _one_line(c.text), c.until if ranged else None)
+        for c, ranged in merge_repeats(captions)
+    ]
     entries += [
         TimelineEntry(float(s.start), SAY, _one_line(s.text))  # type: ignore[attr-defined]
         for s in segments
@@ -65,8 +75,14 @@ def merge(captions: Iterable[Caption], segments: Iterable[object]) -> list[Timel
 
 
 def render(entries: Sequence[TimelineEntry]) -> str:
-    """One line per entry: ``stamp kind: text``."""
-    return "\n".join(f"{format_timestamp(e.t)} {e.kind}: {e.text}" for e in entries)
+    """One line per entry: ``stamp kind: text``; merged captions get ``start-end`` stamps."""
+    return "\n".join(f"{_stamp(e)} {e.kind}: {e.text}" for e in entries)
+
+
+def _stamp(e: TimelineEntry) -> str:
+    if e.end is not None and format_timestamp(e.end) != format_timestamp(e.t):
+        return f"{format_timestamp(e.t)}-{format_timestamp(e.end)}"
+    return format_timestamp(e.t)
 
 
 def build_timeline(captions: Iterable[Caption], segments: Iterable[object]) -> str:

@@ -14,17 +14,21 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from summarize_video import summarize
+from summarize_video import Options, summarize
 from summarize_video.cli import cli
 from summarize_video.timeline import format_timestamp
 from tests.clips import make_clip
 from tests.conftest import media_file
 
-STAMPED = re.compile(r"^(\d+:)?\d\d:\d\d (see|say): ")
+STAMPED = re.compile(r"^(\d+:)?\d\d:\d\d(-(\d+:)?\d\d:\d\d)? (see|say): ")
 
 
 def model_options(tiny: dict[str, Path], caption: str = "smolvlm") -> dict[str, Any]:
+    # Generated clips are flat colours that near-duplicate dropping would collapse; the
+    # tiny whisper's one-word loops would be dropped by the repetition guard.
     return {
+        "dedup_threshold": 0.0,
+        "compression_ratio_threshold": None,
         "caption_model": str(tiny[caption]),
         "whisper_model": str(tiny["whisper"]),
         "temperature_increment": 0.0,
@@ -36,6 +40,7 @@ def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list
     return [
         "--caption-model", str(tiny[caption]), "--whisper-model", str(tiny["whisper"]),
         "--temperature-increment", "0", "--device", "cpu", "--output-dir", str(out),
+        "--dedup-threshold", "0", "--compression-ratio-threshold", "0",
     ]
 
 
@@ -44,14 +49,30 @@ def user_message(request: dict[str, Any]) -> str:
 
 
 def assert_request_carries_timeline(request: dict[str, Any], data: dict[str, Any]) -> None:
-    """Every caption and transcript line, with its stamp, in time order, in the prompt."""
+    """Every caption and transcript line, with its stamp, in time order, in the prompt.
+
+    Runs of identical consecutive captions appear once, stamped with their time range.
+    """
     text = user_message(request)
     lines = [ln for ln in text.splitlines() if STAMPED.match(ln)]
-    expected = [(c["t"], 0, f"{format_timestamp(c['t'])} see: {c['text']}")
-                for c in data["captions"] if c["text"]]
+    runs: list[list[dict[str, Any]]] = []
+    for c in data["captions"]:
+        if runs and runs[-1][-1]["text"] == c["text"]:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    expected = []
+    for run in runs:
+        stamp = format_timestamp(run[0]["t"])
+        end = format_timestamp(run[-1]["until"])
+        if len(run) > 1 and end != stamp:
+            stamp = f"{stamp}-{end}"
+        if run[0]["text"]:
+            expected.append((run[0]["t"], 0, f"{stamp} see: {run[0]['text']}"))
     expected += [(s["start"], 1, f"{format_timestamp(s['start'])} say: {s['text']}")
                  for s in data["transcript"]]
     assert lines == [e[2] for e in sorted(expected)]
+    assert len(lines) >= len(runs) and data["captions"]
 
 
 def test_summarize_python_api_on_generated_clip(tmp_path: Path, tiny_models: dict[str, Path],
@@ -93,7 +114,7 @@ def test_backends_can_be_passed_as_instances(tmp_path: Path, tiny_models: dict[s
                                      temperature_increment=0.0)
     reasoner = OpenAIReasoner("own-model", base_url=chat_server.base_url)
     result = summarize(clip, interval=1, captioner=captioner, transcriber=transcriber,
-                       reasoner=reasoner)
+                       reasoner=reasoner, dedup_threshold=0)
     assert len(result.captions) == 2 and result.summary
     assert chat_server.requests[0]["model"] == "own-model"
     assert result.settings["llm_model"] == "own-model"
@@ -246,7 +267,8 @@ def test_static_video_is_captioned_once_for_its_whole_span(tmp_path: Path,
     video = media_file("speech_video/audiobook_static_image_videogrep_manifesto.mp4")
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
-                                   "--format", "json", "--interval", "10"])
+                                   "--format", "json", "--interval", "10",
+                                   "--dedup-threshold", str(Options().dedup_threshold)])
     assert res.exit_code == 0, res.output
     data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
     assert [(c["t"], c["until"]) for c in data["captions"]] == [(0.0, 88.08)]

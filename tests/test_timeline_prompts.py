@@ -63,3 +63,16 @@ def test_user_prompts_dir_overrides_per_file(tmp_path: Path) -> None:
         prompts.load_prompt(prompts.SYSTEM, tmp_path / "missing")
     with pytest.raises(PromptError, match="no prompt named"):
         prompts.load_prompt("nonexistent.md", tmp_path)
+
+
+def test_identical_consecutive_captions_become_one_range() -> None:
+    captions = [Caption(0.0, "a slide", 5.0), Caption(5.0, "a  slide", 10.0),
+                Caption(10.0, "a slide", 15.0), Caption(15.0, "a chart", 20.0),
+                Caption(20.0, "a slide", 25.0)]
+    speech = [Segment(7.0, 8.0, "words")]
+    assert build_timeline(captions, speech).splitlines() == [
+        "00:00-00:15 see: a slide",
+        "00:07 say: words",
+        "00:15 see: a chart",
+        "00:20 see: a slide",
+    ]
