@@ -31,7 +31,7 @@ from .stages import (
     transcript_to_json,
 )
 from .timeline import Caption, build_timeline, format_timestamp
-from .transcription import Transcriber, Transcript, create_transcriber
+from .transcription import FLAG_MUSIC_OR_NOISE, Transcriber, Transcript, create_transcriber
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 NOTE_NO_AUDIO = "The file has no audio track: the summary rests on the pictures alone."
 NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech alone."
 NOTE_NO_SPEECH = "No speech was recognized in the audio track."
+NOTE_MUSIC_OR_NOISE = ("The audio track has sound but no confident speech (music or noise?): "
+                       "nothing was transcribed.")
 
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:
@@ -149,6 +151,8 @@ class Summarizer:
         notes = []
         if not info.has_audio:
             notes.append(NOTE_NO_AUDIO)
+        elif FLAG_MUSIC_OR_NOISE in transcript.flags:
+            notes.append(NOTE_MUSIC_OR_NOISE)
         elif not segments:
             notes.append(NOTE_NO_SPEECH)
         if not info.has_video:
@@ -177,6 +181,11 @@ class Summarizer:
             captions=tuple(captions),
             transcript=segments,
             language=transcript.language if segments else None,
+            speech={
+                "language_detected": bool(segments) and transcript.language_detected,
+                "dropped_segments": transcript.dropped,
+                "flags": list(transcript.flags),
+            } if info.has_audio else {},
             summary=summary,
             usage=usage,
             timings_s=timings,

@@ -44,6 +44,8 @@ class Result:
     timings_s: dict[str, float]
     # Frames decoded, chosen by the sampler, kept for captioning and dropped as near-duplicates.
     frames: dict[str, int] = field(default_factory=dict)
+    # Transcription facts: language_detected, dropped_segments (guards), flags (no-speech...).
+    speech: dict[str, Any] = field(default_factory=dict)
     # Per stage: "hit" (reused from the cache), "miss" (computed and stored); empty without cache.
     cache: dict[str, str] = field(default_factory=dict)
     # What the reader should know: audio-only input, no audio, a damaged file...
@@ -60,6 +62,7 @@ class Result:
             "captions": [{"t": c.t, "until": c.until, "text": c.text} for c in self.captions],
             "transcript": [asdict(s) for s in self.transcript],
             "language": self.language,
+            "speech": dict(self.speech),
             "summary": self.summary,
             "usage": asdict(self.usage),
             "frames": dict(self.frames),

@@ -295,3 +295,22 @@ def test_scene_sampling_captions_each_shot(tmp_path: Path, tiny_models: dict[str
     assert [c["t"] for c in data["captions"]] == pytest.approx(expected, abs=1e-3)
     assert data["settings"]["sampling"] == "scene"
     assert data["frames"]["decoded"] == 720
+
+
+@pytest.mark.parametrize(
+    ("rel", "flag"),
+    [("odd_cases/near_silent_audio_track_autoeditor_man_on_green_screen.mp4", "no-speech"),
+     ("odd_cases/music_no_speech_vp8_vorbis_30s_moviepy_bbb_0_30.webm", "music-or-noise")],
+)
+def test_silent_and_music_tracks_give_no_transcript(tmp_path: Path, tiny_models: dict[str, Path],
+                                                    rel: str, flag: str) -> None:
+    video = media_file(rel)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+                                   "--format", "json", "--interval", "10",
+                                   "--compression-ratio-threshold", "2.4"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
+    assert data["transcript"] == [] and data["language"] is None
+    assert data["speech"]["flags"] == [flag]
+    assert any("speech" in note for note in data["notes"])
