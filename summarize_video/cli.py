@@ -108,7 +108,8 @@ Set {DEBUG_ENV}=1 to see tracebacks.
 @click.option("--format", "formats", default=",".join(D.formats), show_default=True,
               help=f"Output formats, comma-separated ({', '.join(FORMATS)}) or all.")
 @click.option("--prompts-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with your own prompt files (system.md, summary.md, caption.txt).")
+              help="Folder with your own prompt files (system.md, summary.md, caption.txt, "
+              "caption_context.txt).")
 @click.option("--no-llm", is_flag=True, default=D.no_llm,
               help="Write captions and transcript only; call no LLM.")
 @click.option("--caption-context", type=click.Choice(CAPTION_CONTEXT_MODES),
