@@ -70,6 +70,8 @@ Set {DEBUG_ENV}=1 to see tracebacks.
               help="Processes decoding parts of long videos in parallel.")
 @click.option("--caption-model", default=D.caption_model, show_default=True,
               help="Captioning model: Hugging Face id or local folder (SmolVLM, BLIP, Florence-2).")
+@click.option("--trust-remote-code", is_flag=True, default=D.trust_remote_code,
+              help="Allow caption models that run their repository's own Python code.")
 @click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
               show_default=True, help="Frames captioned per forward pass.")
 @click.option("--whisper-model", default=None,

@@ -49,6 +49,8 @@ class Options:
     captioner: str = "transformers"
     # Hugging Face id or local directory of the captioning model (BLIP, Florence-2, SmolVLM...).
     caption_model: str = DEFAULT_CAPTION_MODEL
+    # Allow caption models whose repository ships its own Python code (runs that code).
+    trust_remote_code: bool = False
     # Frames captioned per forward pass.
     caption_batch_size: int = 4
     # Upper bound on tokens generated per caption.

@@ -90,7 +90,7 @@ class Summarizer:
         self._captioner_kwargs: dict[str, Any] = dict(
             model=o.caption_model, device=o.device, batch_size=o.caption_batch_size,
             max_new_tokens=o.caption_max_new_tokens, prompt=self._caption_prompt,
-            context_prompt=self._context_prompt,
+            context_prompt=self._context_prompt, trust_remote_code=o.trust_remote_code,
         )
         self._transcriber_kwargs: dict[str, Any] = dict(
             model=o.whisper_model, device=o.device, language=o.language,
