@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .cache import CACHE_ENV
+from .cost import format_cost_line
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 from .options import (
     CAPTION_CONTEXT_MODES,
@@ -112,6 +113,9 @@ Set {DEBUG_ENV}=1 to see tracebacks.
 @click.option("--prompts-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder with your own prompt files (system.md, summary.md, caption.txt, "
               "caption_context.txt).")
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML price table ([prices.\"MODEL\"] input_per_mtok, "
+              "output_per_mtok) extending the shipped one.")
 @click.option("--no-llm", is_flag=True, default=D.no_llm,
               help="Write captions and transcript only; call no LLM.")
 @click.option("--caption-context", type=click.Choice(CAPTION_CONTEXT_MODES),
@@ -183,8 +187,10 @@ def _run(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: dict[str
                 written = ", ".join(str(p) for p in outcome.outputs)
                 err.print(f"[green]done:[/] {outcome.path} ({outcome.seconds:.1f} s) -> {written}",
                           highlight=False)
-                if outcome.result is not None and outcome.result.summary:
-                    click.echo(outcome.result.summary)
+                result = outcome.result
+                if result is not None and result.summary:
+                    click.echo(result.summary)
+                    err.print(format_cost_line(result.cost), highlight=False)
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED

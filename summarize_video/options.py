@@ -107,6 +107,8 @@ class Options:
     formats: tuple[str, ...] = FORMATS
     # Folder with the user's own prompt files; missing files fall back to the shipped ones.
     prompts_dir: Path | None = None
+    # TOML file of prices per million tokens that extends or overrides the shipped table.
+    prices_file: Path | None = None
     # Skip the reasoning LLM: write captions and transcript only.
     no_llm: bool = False
     # Folder of the captions/transcript cache; None means $SUMMARIZE_VIDEO_CACHE_DIR or the
@@ -149,6 +151,8 @@ class Options:
             kwargs["formats"] = parse_formats(kwargs["formats"])
         if kwargs.get("output_dir") is not None:
             kwargs["output_dir"] = Path(kwargs["output_dir"])
+        if kwargs.get("prices_file") is not None:
+            kwargs["prices_file"] = Path(kwargs["prices_file"])
         if kwargs.get("cache_dir") is not None:
             kwargs["cache_dir"] = Path(kwargs["cache_dir"])
         if kwargs.get("prompts_dir") is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__, prompting
 from .cache import Cache
 from .captioning import Captioner, create_captioner
+from .cost import cost_block, load_prices
 from .options import Options
 from .probe import MediaInfo, probe
 from .reasoning import Reasoner, Usage, create_reasoner
@@ -76,6 +77,7 @@ class Summarizer:
         self._summary_prompt = prompting.load_prompt(prompting.SUMMARY, o.prompts_dir)
         self._caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
         self._context_prompt = prompting.load_prompt(prompting.CAPTION_CONTEXT, o.prompts_dir)
+        self.prices = load_prices(o.prices_file)
         self.cache: Cache | None = None
         if not o.no_cache:
             self.cache = cache or Cache(o.cache_dir)
@@ -169,6 +171,13 @@ class Summarizer:
             summary, usage = completion.text, completion.usage
             timings["reason"] = time.perf_counter() - t0
             self.progress("reason", 1, 1)
+        cost = cost_block(
+            model=self.reasoner.model_id if self.reasoner else "",
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, usage_estimated=usage.estimated,
+            duration_s=duration, interval_s=o.interval, width=info.width, height=info.height,
+            has_video=info.has_video, has_audio=info.has_audio, prices=self.prices,
+        )
         timings["total"] = time.perf_counter() - started
 
         return Result(
@@ -188,6 +197,7 @@ class Summarizer:
             } if info.has_audio else {},
             summary=summary,
             usage=usage,
+            cost=cost,
             timings_s=timings,
             notes=tuple(notes),
             frames=counts,

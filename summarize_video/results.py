@@ -46,6 +46,8 @@ class Result:
     frames: dict[str, int] = field(default_factory=dict)
     # Transcription facts: language_detected, dropped_segments (guards), flags (no-speech...).
     speech: dict[str, Any] = field(default_factory=dict)
+    # Price of the reasoning calls and what native video input would have cost (see cost.py).
+    cost: dict[str, Any] = field(default_factory=dict)
     # Per stage: "hit" (reused from the cache), "miss" (computed and stored); empty without cache.
     cache: dict[str, str] = field(default_factory=dict)
     # What the reader should know: audio-only input, no audio, a damaged file...
@@ -65,6 +67,7 @@ class Result:
             "speech": dict(self.speech),
             "summary": self.summary,
             "usage": asdict(self.usage),
+            "cost": dict(self.cost),
             "frames": dict(self.frames),
             "cache": dict(self.cache),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},

@@ -148,6 +148,13 @@ def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
         assert 0 <= seg["start"] <= seg["end"] <= 6.2 and seg["text"]
     assert data["summary"] == "A short test summary. Key moments: 00:00 start."
     assert data["usage"]["prompt_tokens"] > 0
+    cost = data["cost"]
+    assert cost["prompt_tokens"] == data["usage"]["prompt_tokens"]
+    assert cost["cost_usd"] is None  # "test-model" has no price
+    assert cost["native"]["gemini"]["tokens"] == 7 * 258 + 7 * 32
+    assert cost["ratio"]["gemini"] == pytest.approx(
+        cost["native"]["gemini"]["tokens"] / cost["prompt_tokens"], rel=1e-3)
+    assert "native video input would be" in res.output
     assert set(data["timings_s"]) >= {"probe", "sample", "caption", "transcribe", "reason"}
     assert_request_carries_timeline(chat_server.requests[0], data)
     md = (out / f"{video.stem}.summary.md").read_text(encoding="utf-8")
