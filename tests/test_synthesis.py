@@ -357,3 +357,13 @@ def test_prompt_files_use_exactly_the_documented_variables() -> None:
     assert names("system.md") == set()
     assert names("summary.md") == {"title", "duration", "notes", "focus", "timeline"}
     assert names("partial.md") == {"title", "window", "focus", "timeline"}
+
+
+def test_map_calls_ask_for_capped_text_and_only_the_final_for_json() -> None:
+    fake = FakeReasoner(json.dumps(GOOD_JSON))
+    p = make_plan(long_entries(0.5), context_tokens=4096, max_output_tokens=512)
+    result = synthesis.run(p, fake)
+    flags = [(c["json"], c["max"]) for c in fake.calls]
+    assert flags == [(False, p.partial_tokens)] * len(p.windows) + [(True, 512)]
+    assert p.partial_tokens <= 512 and result.calls == len(p.windows) + 1
+    assert result.usage == Usage(10 * result.calls, 5 * result.calls)
