@@ -38,7 +38,8 @@ def test_timeline_merges_in_time_order_picture_first() -> None:
 
 def test_shipped_prompts_load_and_fill() -> None:
     text = prompts.render_prompt(
-        prompts.SUMMARY, {"title": "t.mp4", "duration": "01:00", "notes": "", "timeline": "X"}
+        prompts.SUMMARY,
+        {"title": "t.mp4", "duration": "01:00", "notes": "", "focus": "", "timeline": "X"},
     )
     assert "t.mp4" in text and "X" in text and "$" not in text
     assert prompts.load_prompt(prompts.SYSTEM).strip()
