@@ -107,6 +107,14 @@ class Options:
     formats: tuple[str, ...] = FORMATS
     # Folder with the user's own prompt files; missing files fall back to the shipped ones.
     prompts_dir: Path | None = None
+    # Tokens one LLM request may use, prompt and answer; None picks from the model's name.
+    context_tokens: int | None = None
+    # Tokens reserved for the LLM's answer in each request.
+    max_output_tokens: int = 2048
+    # A question that steers the summary ("What does she say about pricing?").
+    focus: str | None = None
+    # Build the LLM requests and report them with their token counts, but send nothing.
+    dry_run: bool = False
     # TOML file of prices per million tokens that extends or overrides the shipped table.
     prices_file: Path | None = None
     # Skip the reasoning LLM: write captions and transcript only.

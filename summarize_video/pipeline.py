@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import __version__, prompting
+from . import __version__, prompting, synthesis
 from .cache import Cache
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
@@ -31,7 +31,9 @@ from .stages import (
     transcript_params,
     transcript_to_json,
 )
-from .timeline import Caption, build_timeline, format_timestamp
+from .synthesis import Synthesis
+from .timeline import Caption, merge, render
+from .tokens import count_messages, default_context_tokens, is_exact
 from .transcription import FLAG_MUSIC_OR_NOISE, Transcriber, Transcript, create_transcriber
 
 log = logging.getLogger(__name__)
@@ -73,8 +75,8 @@ class Summarizer:
         self.progress = progress or _no_progress
         o = self.options
         # Fail fast on configuration: prompts and the LLM client before any model loads.
-        self._system_prompt = prompting.load_prompt(prompting.SYSTEM, o.prompts_dir)
-        self._summary_prompt = prompting.load_prompt(prompting.SUMMARY, o.prompts_dir)
+        for name in (prompting.SYSTEM, prompting.SUMMARY, synthesis.PARTIAL):
+            prompting.load_prompt(name, o.prompts_dir)
         self._caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
         self._context_prompt = prompting.load_prompt(prompting.CAPTION_CONTEXT, o.prompts_dir)
         self.prices = load_prices(o.prices_file)
@@ -82,7 +84,7 @@ class Summarizer:
         if not o.no_cache:
             self.cache = cache or Cache(o.cache_dir)
         self.reasoner: Reasoner | None = None
-        if not o.no_llm:
+        if not (o.no_llm or o.dry_run):
             self.reasoner = reasoner or create_reasoner(
                 o.reasoner, model=o.llm_model, base_url=o.base_url, api_key=o.api_key,
                 timeout=o.timeout,
@@ -160,17 +162,37 @@ class Summarizer:
         if not info.has_video:
             notes.append(NOTE_NO_VIDEO)
 
-        timeline = build_timeline(captions, segments)
+        entries = merge(captions, segments)
+        timeline = render(entries)
         summary: str | None = None
         usage = Usage(prompt_tokens=0, completion_tokens=0)
-        if self.reasoner is not None:
-            t0 = time.perf_counter()
-            self.progress("reason", 0, 1)
-            messages = self.messages(Path(path).name, duration, notes, timeline)
-            completion = self.reasoner.complete(messages)
-            summary, usage = completion.text, completion.usage
-            timings["reason"] = time.perf_counter() - t0
-            self.progress("reason", 1, 1)
+        made: Synthesis | None = None
+        requests: tuple[dict[str, Any], ...] = ()
+        reasoning: dict[str, Any] = {}
+        if self.reasoner is not None or o.dry_run:
+            model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
+            context = o.context_tokens or default_context_tokens(model)
+            the_plan = synthesis.plan(
+                entries, title=Path(path).name, duration=duration, notes=notes, focus=o.focus,
+                model=model, context_tokens=context, max_output_tokens=o.max_output_tokens,
+                prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
+                tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
+            )
+            reasoning = {"context_tokens": context, "tokens_exact": is_exact(model),
+                         "windows": len(the_plan.requests)}
+            if o.dry_run or self.reasoner is None:
+                requests = tuple({"tokens": count_messages(m, model), "messages": m}
+                                 for m in the_plan.requests)
+            else:
+                t0 = time.perf_counter()
+                self.progress("reason", 0, 1)
+                made = synthesis.run(the_plan, self.reasoner)
+                summary, usage = made.summary, made.usage
+                reasoning.update(calls=made.calls, windows=made.windows,
+                                 dropped_timestamps=made.dropped_timestamps,
+                                 structured=made.structured, truncated=made.truncated)
+                timings["reason"] = time.perf_counter() - t0
+                self.progress("reason", 1, 1)
         cost = cost_block(
             model=self.reasoner.model_id if self.reasoner else "",
             prompt_tokens=usage.prompt_tokens,
@@ -197,6 +219,11 @@ class Summarizer:
             } if info.has_audio else {},
             summary=summary,
             usage=usage,
+            key_moments=made.key_moments if made else (),
+            chapters=made.chapters if made else (),
+            topics=made.topics if made else (),
+            reasoning=reasoning,
+            requests=requests,
             cost=cost,
             timings_s=timings,
             notes=tuple(notes),
@@ -244,21 +271,6 @@ class Summarizer:
         if self.cache is not None:
             self.cache.put("transcript", file_hash, params, transcript_to_json(transcript))
         return transcript
-
-    def messages(self, title: str, duration: float | None, notes: list[str],
-                 timeline: str) -> list[dict[str, str]]:
-        """The chat messages for the reasoning LLM, from the prompt files."""
-        variables = {
-            "title": title,
-            "duration": format_timestamp(duration) if duration is not None else "unknown",
-            "notes": "".join(f"Note: {n}\n" for n in notes),
-            "timeline": timeline or "(nothing was seen or heard)",
-        }
-        return [
-            {"role": "system", "content": prompting.fill(self._system_prompt, {}, name="system")},
-            {"role": "user",
-             "content": prompting.fill(self._summary_prompt, variables, name="summary")},
-        ]
 
     def _settings(self) -> dict[str, Any]:
         settings = self.options.settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .answers import Chapter, KeyMoment
 from .reasoning import Usage
 from .timeline import Caption
 from .transcription import Segment
@@ -42,6 +43,15 @@ class Result:
     usage: Usage
     # Seconds per stage, plus "total".
     timings_s: dict[str, float]
+    # Cited moments and chapters that point at something seen or heard, and the main topics.
+    key_moments: tuple[KeyMoment, ...] = ()
+    chapters: tuple[Chapter, ...] = ()
+    topics: tuple[str, ...] = ()
+    # How the summary was made: calls, windows, dropped_timestamps, structured, truncated,
+    # context_tokens, tokens_exact.
+    reasoning: dict[str, Any] = field(default_factory=dict)
+    # With --dry-run: the requests that would be sent, each with its token count.
+    requests: tuple[dict[str, Any], ...] = ()
     # Frames decoded, chosen by the sampler, kept for captioning and dropped as near-duplicates.
     frames: dict[str, int] = field(default_factory=dict)
     # Transcription facts: language_detected, dropped_segments (guards), flags (no-speech...).
@@ -66,10 +76,15 @@ class Result:
             "language": self.language,
             "speech": dict(self.speech),
             "summary": self.summary,
+            "key_moments": [asdict(m) for m in self.key_moments],
+            "chapters": [asdict(c) for c in self.chapters],
+            "topics": list(self.topics),
+            "reasoning": dict(self.reasoning),
             "usage": asdict(self.usage),
             "cost": dict(self.cost),
             "frames": dict(self.frames),
             "cache": dict(self.cache),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "notes": list(self.notes),
+            **({"requests": list(self.requests)} if self.requests else {}),
         }
