@@ -17,6 +17,8 @@ DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
 DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 DEFAULT_LLM_MODEL = "gpt-5-mini"
+# Reasoning model run in-process (transformers) when no API key and no server URL are given.
+DEFAULT_LOCAL_LLM_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 FORMATS = ("md", "json")
 SAMPLING_MODES = ("interval", "scene")
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
@@ -89,8 +91,8 @@ class Options:
     logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD
     # Whisper: gzip compression ratio above which text is a repetition loop (retry or drop).
     compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD
-    # Reasoning backend name (see summarize_video.reasoning.REASONERS).
-    reasoner: str = "openai"
+    # Reasoning backend: "auto" (openai given a key or base URL, else transformers) or a name.
+    reasoner: str = "auto"
     # Model name sent to the OpenAI-compatible server.
     llm_model: str = DEFAULT_LLM_MODEL
     # OpenAI-compatible server URL (Ollama, vLLM, LM Studio, llama.cpp); None means OpenAI.
@@ -99,6 +101,10 @@ class Options:
     api_key: str | None = field(default=None, repr=False)
     # Seconds before one LLM request is abandoned.
     timeout: float = 600.0
+    # Retries of one LLM request after a connection error, timeout, 429 or 5xx (with backoff).
+    llm_max_retries: int = 2
+    # Output token budget of the LLM answer; None: 25,000 for OpenAI reasoning models, else 4,096.
+    llm_max_output_tokens: int | None = None
     # Torch device: "auto" picks cuda, then mps, then cpu.
     device: str = "auto"
     # Folder the output files are written to.

@@ -248,12 +248,29 @@ def test_missing_and_non_video_files_one_line_no_traceback(tmp_path: Path) -> No
 
 
 def test_missing_api_key_is_a_config_error_before_models_load(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "c.mp4", seconds=1.0, fps=5)
-    proc = run_console(str(clip), "--caption-model", str(tmp_path / "no-such-model"))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
-    assert "OPENAI_API_KEY" in line and "--base-url" in line and "no-such-model" not in line
+    """With no key and no base URL the default "auto" reasoner is the local one (not an
+    error); asking for the openai backend without a key is still the one-line exit-2 error,
+    raised before any model loads."""
+    from summarize_video.errors import ConfigError
+    from summarize_video.options import DEFAULT_LOCAL_LLM_MODEL
+    from summarize_video.pipeline import Summarizer
+    from summarize_video.reasoning import create_reasoner
+
+    o = Options()
+    assert o.reasoner == "auto" and o.api_key is None and o.base_url is None
+    local = create_reasoner(o.reasoner, model=o.llm_model, base_url=o.base_url,
+                            api_key=o.api_key, timeout=o.timeout)
+    assert local.backend == "transformers" and local.model_id == DEFAULT_LOCAL_LLM_MODEL
+    assert not local.loaded  # type: ignore[attr-defined]  (loads on first use)
+    with pytest.raises(ConfigError) as info:
+        create_reasoner("openai", model=o.llm_model, base_url=None, api_key=None,
+                        timeout=o.timeout)
+    line = str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in line
+    assert "OPENAI_API_KEY" in line and "--base-url" in line
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        Summarizer(o.replace(reasoner="openai",
+                             caption_model=str(tmp_path / "no-such-model")))
 
 
 def test_help_shows_defaults_and_version() -> None:

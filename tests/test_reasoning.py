@@ -20,37 +20,14 @@ from summarize_video.reasoning import (
     create_reasoner,
     strip_thinking,
 )
+from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
-
-SENTINEL = "sk-SENTINEL-123"
-MESSAGES = [
-    {"role": "system", "content": "You summarize videos."},
-    {"role": "user", "content": "[00:05] caption: a cat on a sofa\n[00:07] speech: hello"},
-]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No real key, URL or proxy from the developer's shell may leak into these tests."""
-    for name in (
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENAI_ADMIN_KEY",
-        "OPENAI_CUSTOM_HEADERS",
-        "OPENAI_ORG_ID",
-        "OPENAI_PROJECT_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-
-def _reasoner(srv: ChatServer, **kwargs: object) -> OpenAIReasoner:
-    kwargs.setdefault("api_key", SENTINEL)
-    kwargs.setdefault("max_retries", 0)
-    kwargs.setdefault("timeout", 10.0)
-    return OpenAIReasoner("test-model", base_url=srv.base_url, **kwargs)  # type: ignore[arg-type]
+from tests.llm_support import (  # clean_llm_env: an autouse fixture
+    MESSAGES,
+    SENTINEL,
+    clean_llm_env,  # noqa: F401
+)
+from tests.llm_support import reasoner_for as _reasoner
 
 
 def _free_port() -> int:
@@ -67,12 +44,15 @@ def test_request_carries_messages_and_model_and_reply_comes_back() -> None:
         headers = srv.request_headers[0]
     assert body["model"] == "test-model"
     assert body["messages"] == MESSAGES
-    assert "temperature" not in body and "max_tokens" not in body
+    # A compatible server gets the widely known parameters; no JSON mode unless asked.
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 4096
+    assert "max_completion_tokens" not in body and "response_format" not in body
     assert headers["authorization"] == f"Bearer {SENTINEL}"
     assert isinstance(completion, Completion)
     assert completion.text == "The cat greets the viewer."
     assert completion.model == "test-model"
     assert completion.finish_reason == "stop"
+    assert completion.json_mode_used is False
 
 
 def test_usage_is_parsed() -> None:
@@ -171,9 +151,14 @@ def test_connection_refused_is_quick_reasoner_error() -> None:
     assert SENTINEL not in str(info.value)
 
 
-def test_timeout_is_reasoner_error() -> None:
-    with ChatServer(delay=1.5) as srv, pytest.raises(ReasonerError, match="no answer within"):
+def test_timeout_is_reasoner_error_naming_the_server() -> None:
+    with (
+        ChatServer(delay=1.5) as srv,
+        pytest.raises(ReasonerError, match="no answer within") as info,
+    ):
         _reasoner(srv, timeout=0.3).complete(MESSAGES)
+    assert srv.base_url in str(info.value) and "test-model" in str(info.value)
+    assert "\n" not in str(info.value) and SENTINEL not in str(info.value)
 
 
 def test_no_key_and_no_base_url_is_config_error() -> None:
@@ -205,8 +190,11 @@ def test_env_api_key_is_used_and_not_in_repr(monkeypatch: pytest.MonkeyPatch) ->
 def test_create_reasoner() -> None:
     assert REASONERS["openai"] is OpenAIReasoner
     with ChatServer() as srv:
-        reasoner = create_reasoner("openai", model="test-model", base_url=srv.base_url)
-        assert reasoner.model_id == "test-model"
+        reasoner = create_reasoner("openai", model="test-model", base_url=srv.base_url,
+                                   device="cpu")  # the local backend's option is dropped
+        assert reasoner.model_id == "test-model" and reasoner.backend == "openai"
+        auto = create_reasoner("auto", model="test-model", base_url=srv.base_url, timeout=5.0)
+        assert isinstance(auto, OpenAIReasoner) and auto.backend == "openai"
     with pytest.raises(ConfigError, match="unknown reasoner"):
         create_reasoner("nope")
 
@@ -240,3 +228,89 @@ def test_module_import_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "False"
+
+
+# -- faults: retries honour Retry-After; 4xx are never retried --------------------------------
+
+
+def test_429_with_retry_after_is_waited_for_then_succeeds() -> None:
+    with ChatServer(script=[Step(429, retry_after=1)], reply="after the wait") as srv:
+        started = time.monotonic()
+        completion = _reasoner(srv, max_retries=2).complete(MESSAGES)
+        waited = time.monotonic() - started
+        assert srv.statuses == [429, 200]
+    assert completion.text == "after the wait"
+    assert 0.9 <= waited < 3.0, waited
+
+
+def test_two_server_errors_then_success_with_two_retries() -> None:
+    with ChatServer(script=[500, 500], reply="third time") as srv:
+        assert _reasoner(srv, max_retries=2).complete(MESSAGES).text == "third time"
+        assert srv.statuses == [500, 500, 200]
+    with ChatServer(script=[500, 500]) as srv, pytest.raises(ReasonerError, match="500"):
+        _reasoner(srv, max_retries=1).complete(MESSAGES)
+
+
+def test_slow_answer_is_retried_after_timeout() -> None:
+    with ChatServer(script=[Step(delay=1.5)], reply="fast now") as srv:
+        assert _reasoner(srv, timeout=0.4, max_retries=1).complete(MESSAGES).text == "fast now"
+        assert len(srv.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_are_not_retried(status: int) -> None:
+    with ChatServer(status=status) as srv, pytest.raises(ReasonerError) as info:
+        _reasoner(srv, max_retries=3).complete(MESSAGES)
+    assert len(srv.requests) == 1
+    assert srv.base_url in str(info.value) and str(status) in str(info.value)
+
+
+# -- quirks: thinking, usage, budgets ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("think", ["inline", "field", "both"])
+def test_thinking_is_never_returned(think: str) -> None:
+    with ChatServer(reply="The answer.", think=think, thoughts="SECRET THOUGHTS") as srv:
+        completion = _reasoner(srv).complete(MESSAGES)
+    assert completion.text == "The answer."
+
+
+def test_missing_usage_without_tiktoken_cache_is_chars_over_4() -> None:
+    with ChatServer(reply="z" * 41, omit_usage=True) as srv:
+        usage = _reasoner(srv).complete(MESSAGES).usage
+    assert usage == Usage(prompt_tokens=(len("\n".join(m["content"] for m in MESSAGES)) + 3)
+                          // 4, completion_tokens=11, estimated=True)
+
+
+def test_corrupt_tiktoken_cache_is_not_used_nor_refetched(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from summarize_video.token_count import count_text_tokens, offline_encoding
+
+    url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+    cache = tmp_path / "tk"
+    cache.mkdir()
+    bad = cache / hashlib.sha1(url.encode()).hexdigest()
+    bad.write_bytes(b"not a BPE table")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    assert offline_encoding("gpt-5-mini") is None
+    assert count_text_tokens("x" * 40, "gpt-5-mini") == 10
+    assert bad.read_bytes() == b"not a BPE table"  # tiktoken would delete it and download
+
+
+def test_empty_answer_at_the_budget_is_retried_once_with_more() -> None:
+    with ChatServer(empty_length=1, reply="Finally.") as srv:
+        reasoner = _reasoner(srv, max_output_tokens=100)
+        assert reasoner.complete(MESSAGES).text == "Finally."
+        reasoner.complete(MESSAGES)
+        budgets = [r["max_tokens"] for r in srv.requests]
+    assert budgets == [100, 400, 400]  # the larger budget is remembered
+
+
+def test_empty_answer_at_the_budget_twice_is_a_clear_error() -> None:
+    with ChatServer(empty_length=2) as srv, pytest.raises(ReasonerError) as info:
+        _reasoner(srv).complete(MESSAGES, max_output_tokens=50)
+    assert len(srv.requests) == 2 and srv.requests[1]["max_tokens"] == 200
+    text = str(info.value)
+    assert "output budget" in text and "length" in text and srv.base_url in text

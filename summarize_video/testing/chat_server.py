@@ -7,6 +7,18 @@ Standard library only. In tests::
         reasoner.complete([{"role": "user", "content": "hi"}])
         assert srv.requests[0]["messages"] == [{"role": "user", "content": "hi"}]
 
+Faults and quirks of real servers, one keyword each::
+
+    ChatServer(script=[Step(429, retry_after=1), 200])   # per request index, then normal
+    ChatServer(script=[500, 500])                        # two 5xx, then answers
+    ChatServer(delay=2.0)                                # slow: every answer waits 2 s
+    ChatServer(think="inline")                           # "<think>...</think>" before the answer
+    ChatServer(think="field")                            # a reasoning_content field instead
+    ChatServer(omit_usage=True)                          # no "usage" object
+    ChatServer(empty_length=1)                           # first answer empty, finish "length"
+    ChatServer(reject_params={"temperature", "max_tokens", "response_format", "developer"})
+    ChatServer(reply="prose", json_reply='{"summary": "x"}')  # JSON when response_format asks
+
 By hand::
 
     python -m summarize_video.testing.chat_server --port 8000 --reply "A summary."
@@ -19,9 +31,11 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .chat_quirks import REJECTABLE, THINK_MODES, Step, as_step, budget_of, rejection, wants_json
 
 Reply = str | Callable[[dict[str, Any]], str]
 
@@ -59,12 +73,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    def _send_error(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         # Short retry delays keep the client's automatic retries fast in tests.
         self._send_json(
             status,
-            {"error": {"message": message, "type": kind, "param": None, "code": None}},
-            {"retry-after-ms": "10"},
+            {"error": {"message": message, "type": kind, "param": param, "code": code}},
+            {"retry-after-ms": "10"} if headers is None else headers,
         )
 
     def do_GET(self) -> None:
@@ -112,7 +135,14 @@ class ChatServer:
     error code and an OpenAI-style error body; a 401 echoes the presented key in its message,
     as a careless server might, so tests can check that callers scrub it.
     ``omit_usage``: leave ``usage`` out of the response.  ``delay``: seconds to wait before
-    answering (for timeout tests).  ``model``: what ``GET /v1/models`` lists.
+    answering (the "slow" server of timeout tests).  ``model``: what ``GET /v1/models`` lists.
+    ``script``: answers for requests 0, 1, 2... (``Step`` or a status code), before all else.
+    ``think``: "inline" wraps ``thoughts`` in ``<think>`` before the answer, "field" sends
+    them as ``reasoning_content``, "both" does both.  ``empty_length``: the first N answers
+    are empty with ``finish_reason: "length"`` (thoughts only, as a reasoning model out of
+    budget).  ``reject_params``: names from ``chat_quirks.REJECTABLE`` answered with a 400 in
+    OpenAI's wording when a request carries them.  ``json_reply``: the reply used instead of
+    ``reply`` when the request asks for ``response_format`` JSON.
     """
 
     def __init__(
@@ -124,9 +154,26 @@ class ChatServer:
         fail_times: int | None = None,
         omit_usage: bool = False,
         delay: float = 0.0,
+        script: Sequence[Step | int] = (),
+        think: str | None = None,
+        thoughts: str = "The user wants a summary. Let me look at the timeline.",
+        empty_length: int = 0,
+        reject_params: Iterable[str] = (),
+        json_reply: Reply | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        unknown = set(reject_params) - REJECTABLE
+        if unknown:
+            raise ValueError(f"reject_params: unknown {sorted(unknown)}; use {sorted(REJECTABLE)}")
+        if think is not None and think not in THINK_MODES:
+            raise ValueError(f"think must be one of {THINK_MODES} or None, got {think!r}")
+        self.script = [as_step(item) for item in script]
+        self.think = think
+        self.thoughts = thoughts
+        self.empty_length = empty_length
+        self.reject_params = frozenset(reject_params)
+        self.json_reply = json_reply
         self.reply = reply
         self.model = model
         self.status = status
@@ -139,6 +186,9 @@ class ChatServer:
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
         self._failed = 0
+        self._count = 0
+        self._empty_sent = 0
+        self._statuses: list[int] = []
         self._httpd: _Server | None = None
         self._base_url: str | None = None
         self._thread: threading.Thread | None = None
@@ -196,37 +246,85 @@ class ChatServer:
         with self._lock:
             return list(self._headers)
 
+    @property
+    def statuses(self) -> list[int]:
+        """HTTP status of each answer to a chat request, oldest first (a copy)."""
+        with self._lock:
+            return list(self._statuses)
+
     # -- answering -------------------------------------------------------------------------
 
     def _answer(self, handler: _Handler, body: dict[str, Any]) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
+            index = self._count
+            self._count += 1
             self._requests.append(body)
             self._headers.append(headers)
             if len(self._requests) > MAX_RECORDED:
                 del self._requests[0], self._headers[0]
-            status = self.status
-            fail = status is not None and (
-                self.fail_times is None or self._failed < self.fail_times
+            step = self.script[index] if index < len(self.script) else None
+            status = self.status if step is None else step.status
+            fail = status is not None and status >= 400 and (
+                step is not None or self.fail_times is None or self._failed < self.fail_times
             )
-            if fail:
+            if fail and step is None:
                 self._failed += 1
-        if self.delay > 0:
-            time.sleep(self.delay)
+        delay = self.delay if step is None else step.delay
+        if delay > 0:
+            time.sleep(delay)
         model = str(body.get("model") or self.model)
         if fail and status is not None:
             kind, template = _ERROR_TYPES.get(status, ("server_error", "Injected failure."))
             key = headers.get("authorization", "").removeprefix("Bearer ")
-            handler._send_error(status, template.format(key=key, model=model), kind)
+            message = step.message if step is not None and step.message else template
+            extra = step.error_headers() if step is not None else None
+            self._record(status)
+            handler._send_error(status, message.format(key=key, model=model), kind,
+                                headers=extra)
             return
         if body.get("stream"):
+            self._record(400)
             handler._send_error(400, "ChatServer does not support stream=true")
             return
+        rejected = rejection(body, self.reject_params) if step is None else None
+        if rejected is not None:
+            self._record(400)
+            handler._send_error(400, rejected.message, param=rejected.param,
+                                code=rejected.code)
+            return
+        self._send_answer(handler, body, model, step)
+
+    def _record(self, status: int) -> None:
+        with self._lock:
+            self._statuses.append(status)
+            del self._statuses[:-MAX_RECORDED]
+
+    def _send_answer(
+        self, handler: _Handler, body: dict[str, Any], model: str, step: Step | None
+    ) -> None:
+        reply = self.json_reply if self.json_reply is not None and wants_json(body) else self.reply
         try:
-            text = self.reply(body) if callable(self.reply) else self.reply
+            text = reply(body) if callable(reply) else reply
         except Exception as exc:  # the test's reply callable failed: tell the client
+            self._record(500)
             handler._send_error(500, f"reply callable failed: {exc!r}", "server_error")
             return
+        finish_reason = "stop"
+        with self._lock:
+            empty = step is None and self._empty_sent < self.empty_length
+            if empty:
+                self._empty_sent += 1
+        if step is not None and step.content is not None:
+            text, finish_reason = step.content, step.finish_reason
+        elif empty:
+            text, finish_reason = "", "length"
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        thoughts = self.thoughts if self.think or empty else ""
+        if self.think in ("field", "both") or (empty and self.think is None):
+            message["reasoning_content"] = thoughts
+        if self.think in ("inline", "both") and not empty:
+            message["content"] = f"<think>\n{thoughts}\n</think>\n\n{text}"
         messages = body.get("messages") or []
         prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         response: dict[str, Any] = {
@@ -237,19 +335,23 @@ class ChatServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": finish_reason,
                     "logprobs": None,
                 }
             ],
         }
         if not self.omit_usage:
-            prompt_tokens, completion_tokens = _tokens(prompt), _tokens(text)
+            prompt_tokens = _tokens(prompt)
+            completion_tokens = _tokens(str(message["content"]) + thoughts)
+            if finish_reason == "length":
+                completion_tokens = budget_of(body) or completion_tokens
             response["usage"] = {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             }
+        self._record(200)
         handler._send_json(200, response)
 
 
@@ -264,12 +366,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="test-model")
     parser.add_argument("--status", type=int, default=None, help="answer with this HTTP error")
     parser.add_argument("--omit-usage", action="store_true")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--think", choices=THINK_MODES, default=None)
+    parser.add_argument("--empty-length", type=int, default=0, metavar="N")
+    parser.add_argument("--reject", default="", help="comma list, e.g. temperature,max_tokens")
     args = parser.parse_args(argv)
     server = ChatServer(
         reply=args.reply,
         model=args.model,
         status=args.status,
         omit_usage=args.omit_usage,
+        delay=args.delay,
+        think=args.think,
+        empty_length=args.empty_length,
+        reject_params=[p.strip() for p in args.reject.split(",") if p.strip()],
         host=args.host,
         port=args.port,
     )
