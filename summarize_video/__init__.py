@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Options", "Result", "Summarizer", "__version__", "summarize", "summarize_many"]
+__all__ = ["Options", "Result", "Summarizer", "__version__", "ask", "summarize",
+           "summarize_many"]
 
 if TYPE_CHECKING:
     from .batch import summarize_many
     from .options import Options
-    from .pipeline import Summarizer, summarize
+    from .pipeline import Summarizer, ask, summarize
     from .results import Result
 
 _LAZY = {
     "summarize": "pipeline",
+    "ask": "pipeline",
     "Summarizer": "pipeline",
     "summarize_many": "batch",
     "Options": "options",

@@ -36,7 +36,7 @@ from .reasoner_base import (
     Usage,
     strip_thinking,
 )
-from .token_count import count_prompt_tokens, count_text_tokens
+from .tokens import count_messages, count_tokens
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -274,8 +274,8 @@ class OpenAIReasoner:
             parsed = Usage(prompt_tokens, completion_tokens)
         else:
             parsed = Usage(
-                count_prompt_tokens(request["messages"], self.model_id),
-                count_text_tokens(raw, self.model_id),
+                count_messages(request["messages"], self.model_id),
+                count_tokens(raw, self.model_id),
                 estimated=True,
             )
         model = getattr(response, "model", None)

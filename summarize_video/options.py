@@ -115,8 +115,6 @@ class Options:
     prompts_dir: Path | None = None
     # Tokens one LLM request may use, prompt and answer; None picks from the model's name.
     context_tokens: int | None = None
-    # Tokens reserved for the LLM's answer in each request.
-    max_output_tokens: int = 2048
     # A question that steers the summary ("What does she say about pricing?").
     focus: str | None = None
     # Build the LLM requests and report them with their token counts, but send nothing.

@@ -17,8 +17,10 @@ from . import __version__, prompting, synthesis
 from .cache import Cache
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
+from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo, probe
+from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
 from .results import Result, VideoInfo
 from .stages import (
@@ -87,7 +89,8 @@ class Summarizer:
         if not (o.no_llm or o.dry_run):
             self.reasoner = reasoner or create_reasoner(
                 o.reasoner, model=o.llm_model, base_url=o.base_url, api_key=o.api_key,
-                timeout=o.timeout,
+                timeout=o.timeout, max_retries=o.llm_max_retries,
+                max_output_tokens=o.llm_max_output_tokens, device=o.device,
             )
         self._captioner = captioner
         self._transcriber = transcriber
@@ -174,7 +177,7 @@ class Summarizer:
             context = o.context_tokens or default_context_tokens(model)
             the_plan = synthesis.plan(
                 entries, title=Path(path).name, duration=duration, notes=notes, focus=o.focus,
-                model=model, context_tokens=context, max_output_tokens=o.max_output_tokens,
+                model=model, context_tokens=context, max_output_tokens=self._output_budget(model),
                 prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
                 tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
             )
@@ -272,6 +275,17 @@ class Summarizer:
             self.cache.put("transcript", file_hash, params, transcript_to_json(transcript))
         return transcript
 
+    def _output_budget(self, model: str) -> int:
+        """Tokens reserved for each answer: the option, else what the reasoner will ask for."""
+        if self.options.llm_max_output_tokens:
+            return self.options.llm_max_output_tokens
+        for attr in ("max_output_tokens", "max_new_tokens"):
+            value = getattr(self.reasoner, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return REASONING_MAX_OUTPUT_TOKENS if is_reasoning_model(model) else \
+            DEFAULT_MAX_OUTPUT_TOKENS
+
     def _settings(self) -> dict[str, Any]:
         settings = self.options.settings()
         settings["caption_model"] = getattr(self._captioner, "model_id", settings["caption_model"])
@@ -280,6 +294,7 @@ class Summarizer:
         )
         if self.reasoner is not None:
             settings["llm_model"] = self.reasoner.model_id
+            settings["llm_backend"] = getattr(self.reasoner, "backend", None)
         return settings
 
 
@@ -296,5 +311,24 @@ def summarize(
 ) -> Result:
     """Summarize one video (or audio) file. Keyword options are the fields of ``Options``."""
     opts = Options.from_kwargs(options, **option_values)
+    return Summarizer(opts, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
+                      progress=progress, cache=cache).summarize(path)
+
+
+def ask(
+    path: str | Path,
+    question: str,
+    *,
+    captioner: Captioner | None = None,
+    transcriber: Transcriber | None = None,
+    reasoner: Reasoner | None = None,
+    progress: ProgressCallback | None = None,
+    cache: Cache | None = None,
+    options: Options | None = None,
+    **option_values: Any,
+) -> Result:
+    """Answer ``question`` about one file: a summary focused on it, from cached captions and
+    transcript when an earlier run made them. ``Result.summary`` holds the answer."""
+    opts = Options.from_kwargs(options, **option_values).replace(focus=question, no_llm=False)
     return Summarizer(opts, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
                       progress=progress, cache=cache).summarize(path)

@@ -69,11 +69,6 @@ def strip_thinking(text: str) -> str:
     return parts[-1].strip()
 
 
-def estimate_tokens(text: str) -> int:
-    """Roughly four characters per token, as a fallback when the server reports no usage."""
-    return (len(text) + 3) // 4
-
-
 def fold_system_messages(messages: Sequence[Message]) -> list[Message]:
     """System and developer messages merged into the first user message (for models or
     templates that know neither role); the order of everything else is kept."""

@@ -23,7 +23,8 @@ from .errors import ConfigError
 from .local_reasoner import TransformersReasoner
 from .openai_reasoner import OPENAI_BASE_URL, PLACEHOLDER_API_KEY, OpenAIReasoner
 from .options import DEFAULT_LLM_MODEL, DEFAULT_LOCAL_LLM_MODEL
-from .reasoner_base import Completion, Message, Reasoner, Usage, estimate_tokens, strip_thinking
+from .reasoner_base import Completion, Message, Reasoner, Usage, strip_thinking
+from .tokens import estimate_tokens
 
 __all__ = [
     "OPENAI_BASE_URL",

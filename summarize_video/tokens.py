@@ -1,19 +1,26 @@
-"""Token counts for budgeting requests to the reasoning LLM.
+"""Token counts for budgeting requests to the reasoning LLM and for usage a server omits.
 
 OpenAI model names are counted with ``tiktoken`` (the model's own encoding, ``o200k_base`` for
-names tiktoken does not know but that look like OpenAI's). ``tiktoken`` downloads its BPE
-files on first use and caches them (``TIKTOKEN_CACHE_DIR``, else ``<tmp>/data-gym-cache``);
-on a machine that never had them and has no network it cannot load at all. Then, and for
-every other model (local models have their own tokenizers, which we do not have), counts are
-a conservative estimate from the characters, see ``estimate_tokens``. ``is_exact`` says which.
+names tiktoken does not know but that look like OpenAI's) when its BPE table is already in
+tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, else ``$DATA_GYM_CACHE_DIR``, else
+``<tmp>/data-gym-cache``) with the right SHA-256. This module never makes tiktoken download
+it (a run must not depend on the network, and tiktoken deletes and refetches a bad file): to
+get exact counts, load the encoding once yourself, e.g.
+``python -c "import tiktoken; tiktoken.get_encoding('o200k_base')"``. Otherwise, and for every
+other model (local models have their own tokenizers), counts are a conservative estimate from
+the characters, see ``estimate_tokens``. ``is_exact`` says which.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -37,9 +44,18 @@ REPLY_PRIMING_TOKENS = 3
 ASCII_CHARS_PER_TOKEN = 3.3
 NON_ASCII_BYTES_PER_TOKEN = 2.0
 
-# How long to wait for tiktoken to fetch an encoding before estimating instead: its download
-# has no timeout of its own, and a firewall that drops packets would hang the run.
-LOAD_TIMEOUT_S = 10.0
+# The encodings worth having, with the source URL tiktoken caches them under (the cache file
+# is named by the URL's SHA-1) and tiktoken's own expected SHA-256 (tiktoken_ext).
+_BPE_FILES = {
+    "o200k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+    "cl100k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+}
 
 # Context windows (prompt + output tokens) by model-name prefix, the more specific first.
 # Deliberately the common floor of each family: gpt-4.1 (1M) and gpt-5 (400k) and the o-series
@@ -97,28 +113,37 @@ def _encoding_name(model: str) -> str | None:
         return None
 
 
+def _tiktoken_cache() -> Path | None:
+    """tiktoken's cache folder, by tiktoken's own rules; None when caching is disabled."""
+    for name in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if name in os.environ:
+            value = os.environ[name]
+            return Path(value) if value else None
+    return Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
 def _load(encoding_name: str) -> Any:
+    """The tiktoken encoding if its table is already cached and intact, else None."""
+    cache = _tiktoken_cache()
+    key = f"{encoding_name}@{cache}"
     with _lock:
-        if encoding_name in _encodings:
-            return _encodings[encoding_name]
-        found: list[Any] = []
-
-        def load() -> None:
+        if key in _encodings:
+            return _encodings[key]
+        encoding = None
+        if cache is not None and encoding_name in _BPE_FILES:
+            url, sha256 = _BPE_FILES[encoding_name]
+            path = cache / hashlib.sha1(url.encode()).hexdigest()
             try:
-                import tiktoken
+                if hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
+                    import tiktoken
 
-                found.append(tiktoken.get_encoding(encoding_name))
-            except Exception as exc:  # no network, no cache, bad cache: all mean "estimate"
-                log.debug("tiktoken cannot load %s: %s", encoding_name, exc)
-
-        worker = threading.Thread(target=load, name="tiktoken-load", daemon=True)
-        worker.start()
-        worker.join(LOAD_TIMEOUT_S)
-        encoding = found[0] if found else None
+                    encoding = tiktoken.get_encoding(encoding_name)
+            except Exception as exc:  # missing or unreadable file, no tiktoken
+                log.debug("tiktoken encoding %s not available offline: %s", encoding_name, exc)
         if encoding is None:
-            log.info("token counts for %s are estimates (tiktoken could not load it)",
+            log.info("token counts for %s are estimates (its tiktoken table is not cached)",
                      encoding_name)
-        _encodings[encoding_name] = encoding
+        _encodings[key] = encoding
         return encoding
 
 

@@ -109,29 +109,21 @@ def test_tiktoken_is_used_when_its_encoding_loads(monkeypatch: pytest.MonkeyPatc
         def encode(self, text: str, disallowed_special: object = ()) -> list[str]:
             return text.split()
 
-    monkeypatch.setitem(tokens._encodings, "o200k_base", Encoding())
+    monkeypatch.setitem(tokens._encodings, f"o200k_base@{tokens._tiktoken_cache()}", Encoding())
     assert tokens.is_exact("gpt-4o") and tokens.is_exact("gpt-5-mini")
     assert tokens.count_tokens("one two three", "gpt-4o") == 3
     assert not tokens.is_exact("qwen2.5:7b")
 
 
-def test_an_encoding_that_cannot_load_in_time_means_estimates(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-    import time
-
+def test_tiktoken_is_never_asked_to_download(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
     import tiktoken
 
-    release = threading.Event()
-    monkeypatch.setattr(tiktoken, "get_encoding", lambda name: release.wait(5))
-    monkeypatch.setattr(tokens, "LOAD_TIMEOUT_S", 0.1)
-    started = time.monotonic()
-    try:
-        assert tokens._load("__never__") is None and time.monotonic() - started < 2
-        assert tokens._load("__never__") is None  # remembered: no second wait
-    finally:
-        release.set()
-        tokens._encodings.pop("__never__", None)
+    calls: list[str] = []
+    monkeypatch.setattr(tiktoken, "get_encoding", lambda name: calls.append(name))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert tokens._load("o200k_base") is None and not tokens.is_exact("gpt-4o")
+    assert calls == []  # no cached table: estimate, never fetch
 
 
 def test_default_context_tokens_table() -> None:

@@ -1,0 +1,138 @@
+"""The options every command that runs the pipeline shares, with their defaults from Options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cache import CACHE_ENV
+from .options import (
+    CAPTION_CONTEXT_MODES,
+    DEFAULT_LLM_MODEL,
+    DEFAULT_LOCAL_LLM_MODEL,
+    DEFAULT_WHISPER_MODEL_CPU,
+    DEFAULT_WHISPER_MODEL_CUDA,
+    FORMATS,
+    SAMPLING_MODES,
+    Options,
+)
+from .reasoning import REASONERS
+
+D = Options()
+
+PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=D.interval,
+                 show_default=True, help="Seconds between sampled frames."),
+    click.option("--sampling", type=click.Choice(SAMPLING_MODES), default=D.sampling,
+                 show_default=True,
+                 help="interval: a frame every --interval s; scene: a frame per shot."),
+    click.option("--scene-threshold", type=click.FloatRange(min=0, min_open=True),
+                 default=D.scene_threshold, show_default=True,
+                 help="Scene mode: content change (0-255) that counts as a cut."),
+    click.option("--min-scene-gap", type=click.FloatRange(min=0), default=D.min_scene_gap,
+                 show_default=True, help="Scene mode: fewest seconds between frames."),
+    click.option("--max-scene-gap", type=click.FloatRange(min=0, min_open=True),
+                 default=D.max_scene_gap, show_default=True,
+                 help="Scene mode: most seconds without a frame."),
+    click.option("--dedup-threshold", type=click.FloatRange(min=0, max=1),
+                 default=D.dedup_threshold, show_default=True,
+                 help="Share of the picture that must change for a frame to be captioned; "
+                 "0 captions every sampled frame."),
+    click.option("--workers", type=click.IntRange(min=1), default=None, show_default="auto",
+                 help="Processes decoding parts of long videos in parallel."),
+    click.option("--caption-model", default=D.caption_model, show_default=True,
+                 help="Captioning model: Hugging Face id or local folder (SmolVLM, BLIP, "
+                 "Florence-2)."),
+    click.option("--trust-remote-code", is_flag=True, default=D.trust_remote_code,
+                 help="Allow caption models that run their repository's own Python code."),
+    click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
+                 show_default=True, help="Frames captioned per forward pass."),
+    click.option("--whisper-model", default=None,
+                 show_default=f"{DEFAULT_WHISPER_MODEL_CUDA} on CUDA, {DEFAULT_WHISPER_MODEL_CPU} "
+                 "otherwise", help="Whisper model name or path to a .pt checkpoint."),
+    click.option("--temperature", type=float, default=D.temperature, show_default=True,
+                 help="Whisper decoding temperature."),
+    click.option("--temperature-increment", type=click.FloatRange(min=0),
+                 default=D.temperature_increment, show_default=True,
+                 help="Whisper temperature step on fallback; 0 disables fallback."),
+    click.option("--silence-gate/--no-silence-gate", default=D.silence_gate, show_default=True,
+                 help="Skip silent stretches before whisper hears them."),
+    click.option("--no-speech-threshold", type=click.FloatRange(0, 1),
+                 default=D.no_speech_threshold, show_default=True,
+                 help="Drop a segment whisper thinks is not speech above this probability "
+                 "(with a low log-probability)."),
+    click.option("--logprob-threshold", type=float, default=D.logprob_threshold,
+                 show_default=True,
+                 help="Average log-probability below which a segment is doubtful."),
+    click.option("--compression-ratio-threshold", type=click.FloatRange(min=0),
+                 default=D.compression_ratio_threshold, show_default=True,
+                 help="Drop segments that repeat themselves beyond this gzip ratio; 0 disables."),
+    click.option("--language", default=None, show_default="detect",
+                 help="Spoken language code, e.g. en."),
+    click.option("--llm-backend", "reasoner", type=click.Choice(["auto", *REASONERS]),
+                 default=D.reasoner, show_default=True,
+                 help="openai: an OpenAI-compatible server; transformers: a local model; auto: "
+                 "openai when a key or base URL is set, else transformers."),
+    click.option("--llm-model", default=DEFAULT_LLM_MODEL,
+                 show_default=f"{DEFAULT_LLM_MODEL}; {DEFAULT_LOCAL_LLM_MODEL} locally",
+                 help="Reasoning model: a name on the server, or a local id or folder."),
+    click.option("--base-url", default=None, show_default="OpenAI; env OPENAI_BASE_URL",
+                 help="OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama."),
+    click.option("--api-key", default=None, show_default="env OPENAI_API_KEY",
+                 help="API key for the reasoning server. Never written anywhere."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=D.timeout,
+                 show_default=True, help="Seconds before an LLM request is abandoned."),
+    click.option("--llm-max-retries", type=click.IntRange(min=0), default=D.llm_max_retries,
+                 show_default=True,
+                 help="Retries of an LLM request after 429, 5xx, timeouts (Retry-After honoured)."),
+    click.option("--llm-max-output-tokens", type=click.IntRange(min=1), default=None,
+                 show_default="25000 for reasoning models, else 4096",
+                 help="Tokens reserved for each LLM answer."),
+    click.option("--context-tokens", type=click.IntRange(min=256), default=None,
+                 show_default="from the model name; 8192 if unknown",
+                 help="Most tokens one LLM request may use; longer videos are summarized in "
+                 "windows, then combined."),
+    click.option("--focus", default=None,
+                 help="A question or theme the summary should answer."),
+    click.option("--dry-run", is_flag=True, default=D.dry_run,
+                 help="Print the LLM requests and their token counts; send nothing."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default=D.device,
+                 show_default=True, help="Device for the local models."),
+    click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+                 default=D.output_dir, show_default=True, help="Folder for the output files."),
+    click.option("--format", "formats", default=",".join(D.formats), show_default=True,
+                 help=f"Output formats, comma-separated ({', '.join(FORMATS)}) or all."),
+    click.option("--prompts-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Folder with your own prompt files (system.md, summary.md, caption.txt, "
+                 "caption_context.txt)."),
+    click.option("--prices", "prices_file", type=click.Path(dir_okay=False, path_type=Path),
+                 default=None, help="TOML price table ([prices.\"MODEL\"] input_per_mtok, "
+                 "output_per_mtok) extending the shipped one."),
+    click.option("--no-llm", is_flag=True, default=D.no_llm,
+                 help="Write captions and transcript only; call no LLM."),
+    click.option("--caption-context", type=click.Choice(CAPTION_CONTEXT_MODES),
+                 default=D.caption_context, show_default=True,
+                 help="speech: chat VLMs also see what is said around each frame."),
+    click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 show_default=f"env {CACHE_ENV} or the user cache folder",
+                 help="Where captions and transcripts are cached."),
+    click.option("--no-cache", is_flag=True, default=D.no_cache,
+                 help="Neither read nor write the cache."),
+]
+
+
+def pipeline_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply every pipeline option to a click command, in the order listed."""
+    for option in reversed(PIPELINE_OPTIONS):
+        f = option(f)
+    return f
+
+
+def options_from(values: dict[str, Any]) -> Options:
+    """Options from parsed CLI values (CLI conventions such as "0 disables" resolved here)."""
+    if values.get("compression_ratio_threshold") == 0:
+        values["compression_ratio_threshold"] = None
+    return Options.from_kwargs(**values)
