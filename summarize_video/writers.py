@@ -64,6 +64,14 @@ class MarkdownWriter(Writer):
             lines.append(result.summary.strip())
         else:
             lines.append("_No summary: the reasoning model was not called (--no-llm)._")
+        if result.chapters:
+            lines += ["", "## Chapters", ""]
+            lines += [f"- **{format_timestamp(c.start)}** {c.title}" for c in result.chapters]
+        if result.key_moments:
+            lines += ["", "## Key moments", ""]
+            lines += [f"- **{format_timestamp(m.t)}** {m.text}" for m in result.key_moments]
+        if result.topics:
+            lines += ["", f"**Topics:** {', '.join(result.topics)}"]
         lines += ["", "## Captions", ""]
         lines += [f"- **{format_timestamp(c.t)}** {c.text}" for c in result.captions] or ["_none_"]
         lines += ["", "## Transcript", ""]
