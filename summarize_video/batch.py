@@ -64,12 +64,18 @@ def summarize_many(
             result = summarizer.summarize(item.path)
             outputs = write_outputs(result, opts.output_dir, opts.formats) if write else []
         except SummarizeVideoError as exc:
+            partial = getattr(exc, "partial", None)
+            outputs = []
+            if write and isinstance(partial, Result):
+                outputs = write_outputs(partial, opts.output_dir, opts.formats)
             if exc.exit_code == EXIT_USAGE:
                 raise
             if exc.path is None:
                 exc.path = str(item.path)
             log.debug("%s failed", item.path, exc_info=True)
-            yield Outcome(item.path, error=exc, seconds=time.perf_counter() - started)
+            yield Outcome(item.path, result=partial if isinstance(partial, Result) else None,
+                          error=exc, outputs=tuple(outputs),
+                          seconds=time.perf_counter() - started)
             continue
         except Exception as exc:
             if os.environ.get("SUMMARIZE_VIDEO_DEBUG"):

@@ -85,9 +85,14 @@ class TranscribeError(SummarizeVideoError):
 
 
 class ReasonerError(SummarizeVideoError):
-    """The reasoning LLM call failed (network, server or protocol)."""
+    """The reasoning LLM call failed (network, server or protocol).
+
+    When raised by the pipeline, ``partial`` holds the result without a summary (captions,
+    transcript), so that callers can still write it.
+    """
 
     default_stage = "reason"
+    partial: object | None = None
 
 
 class ReasonerAuthError(ReasonerError):

@@ -17,6 +17,7 @@ from . import __version__, prompting, synthesis
 from .cache import Cache
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
+from .errors import ReasonerError
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo, probe
@@ -172,6 +173,7 @@ class Summarizer:
         made: Synthesis | None = None
         requests: tuple[dict[str, Any], ...] = ()
         reasoning: dict[str, Any] = {}
+        failure: ReasonerError | None = None
         if self.reasoner is not None or o.dry_run:
             model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
             context = o.context_tokens or default_context_tokens(model)
@@ -189,11 +191,16 @@ class Summarizer:
             else:
                 t0 = time.perf_counter()
                 self.progress("reason", 0, 1)
-                made = synthesis.run(the_plan, self.reasoner)
-                summary, usage = made.summary, made.usage
-                reasoning.update(calls=made.calls, windows=made.windows,
-                                 dropped_timestamps=made.dropped_timestamps,
-                                 structured=made.structured, truncated=made.truncated)
+                try:
+                    made = synthesis.run(the_plan, self.reasoner)
+                except ReasonerError as exc:
+                    failure = exc
+                    notes.append(f"The reasoning step failed: {exc.message}")
+                else:
+                    summary, usage = made.summary, made.usage
+                    reasoning.update(calls=made.calls, windows=made.windows,
+                                     dropped_timestamps=made.dropped_timestamps,
+                                     structured=made.structured, truncated=made.truncated)
                 timings["reason"] = time.perf_counter() - t0
                 self.progress("reason", 1, 1)
         cost = cost_block(
@@ -205,7 +212,7 @@ class Summarizer:
         )
         timings["total"] = time.perf_counter() - started
 
-        return Result(
+        result = Result(
             video=VideoInfo(
                 path=str(path), duration_s=duration, width=info.width, height=info.height,
                 fps=info.fps, has_audio=info.has_audio, has_video=info.has_video,
@@ -235,6 +242,15 @@ class Summarizer:
             timeline=timeline,
             version=__version__,
         )
+        if failure is not None:
+            # Nothing is lost: the caller writes the partial result; the cache has the rest.
+            failure.partial = result
+            failure.path = failure.path or str(path)
+            failure.hint = (f"{failure.hint}; " if failure.hint else "") + (
+                "captions and transcript are kept (cached and written): rerun the same command "
+                "to redo only the reasoning step")
+            raise failure
+        return result
 
     def _captions(self, path: str | Path, info: MediaInfo, file_hash: str,
                   timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str],

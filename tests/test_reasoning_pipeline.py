@@ -128,3 +128,28 @@ def test_local_reasoner_through_the_cli(tmp_path: Path, tiny_models: dict[str, P
     assert data["settings"]["llm_model"] == str(llm)
     assert data["usage"]["prompt_tokens"] > 0 and data["usage"]["estimated"] is False
     assert f"reasoner: transformers {llm}" in res.output
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, 1), (401, 2)])
+def test_llm_failure_keeps_captions_and_transcript(tmp_path: Path, tiny_models: dict[str, Path],
+                                                   status: int, code: int) -> None:
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
+    out = tmp_path / "out"
+    args = [str(clip), *cli_args(tiny_models, out), "--llm-max-retries", "0"]
+    with ChatServer(status=status) as broken:
+        res = CliRunner().invoke(cli, [*args, "--base-url", broken.base_url,
+                                       "--api-key", "sk-SENTINEL-1234"])
+    assert res.exit_code == code
+    assert broken.base_url in res.output and "rerun the same command" in res.output
+    assert "sk-SENTINEL-1234" not in res.output
+    data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
+    assert data["summary"] is None and len(data["captions"]) == 1 and data["transcript"]
+    assert any("reasoning step failed" in n for n in data["notes"])
+    assert "sk-SENTINEL-1234" not in (out / "c.summary.json").read_text(encoding="utf-8")
+    # The rerun only reasons: captions and transcript come from the cache.
+    with ChatServer(reply="Now it works.") as fixed:
+        res = CliRunner().invoke(cli, [*args, "--base-url", fixed.base_url])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
+    assert data["summary"] == "Now it works."
+    assert data["cache"] == {"captions": "hit", "transcript": "hit"}
