@@ -329,10 +329,11 @@ def part_rss(args: argparse.Namespace) -> None:
     for minutes in lengths:
         if per_minute is not None and per_minute * minutes > BUDGET_S:
             fits = int(BUDGET_S / per_minute)
+            done = fits <= rows[-1]["minutes"]  # nothing longer than measured fits
             print(f"  {minutes:g} min skipped: estimated {per_minute * minutes:.0f} s > "
-                  f"{BUDGET_S:.0f} s ({per_minute:.1f} s per minute of video); "
-                  f"measuring {fits} min instead")
-            if not rows or fits <= rows[-1]["minutes"]:
+                  f"{BUDGET_S:.0f} s ({per_minute:.1f} s per minute of video); " +
+                  ("no longer length fits" if done else f"measuring {fits} min instead"))
+            if done:
                 continue
             minutes = float(fits)
         make_video(minutes)
