@@ -111,6 +111,8 @@ class Options:
     output_dir: Path = Path(".")
     # Output formats written per input.
     formats: tuple[str, ...] = FORMATS
+    # Keep a small JPEG of each captioned frame in the result, for the HTML report.
+    thumbnails: bool = True
     # Folder with the user's own prompt files; missing files fall back to the shipped ones.
     prompts_dir: Path | None = None
     # Tokens one LLM request may use, prompt and answer; None picks from the model's name.

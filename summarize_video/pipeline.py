@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,8 @@ class Summarizer:
                                           transcript if speech_first else None)
             if pending is not None:
                 transcript = pending.result()
+        if not o.thumbnails:
+            captions = [replace(c, thumbnail=None) for c in captions]
         segments = transcript.segments
         duration = info.duration_s
         if duration is None:
