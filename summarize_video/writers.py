@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from .errors import ConfigError, OutputError
+from .naming import output_stems, sanitize_stem
 from .results import Result
 from .timeline import format_timestamp
+
+__all__ = ["WRITERS", "Writer", "atomic_write_text", "get_writer", "output_stems",
+           "sanitize_stem", "write_outputs"]
 
 
 class Writer:
@@ -104,14 +108,18 @@ def get_writer(fmt: str) -> Writer:
 
 def write_outputs(result: Result, output_dir: Path | str, formats: Sequence[str],
                   stem: str | None = None) -> list[Path]:
-    """Write every format for one result; returns the paths written."""
+    """Write every format for one result; returns the paths written.
+
+    ``stem`` (default: the input's file stem) is sanitised, so names stay inside
+    ``output_dir``; in a batch, ``output_stems`` gives every input a distinct one.
+    """
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}",
                           path=result.video.path, hint="choose another --output-dir") from exc
-    name = stem or Path(result.video.path).stem
+    name = sanitize_stem(stem or Path(result.video.path).stem)
     return [get_writer(fmt).write(result, out, name) for fmt in formats]
 
 
