@@ -267,6 +267,9 @@ class Summarizer:
                                 transcript_key)
         if self.cache is not None:
             hit = self.cache.get("captions", file_hash, params)
+            if hit is not None and o.thumbnails and "html" in o.formats and hit["captions"] \
+                    and not any(row[3:] and row[3] for row in hit["captions"]):
+                hit = None  # cached before thumbnails: the HTML report wants them, recompute
             if hit is not None:
                 cache_use["captions"] = "hit"
                 captions, stored = captions_from_json(hit)
