@@ -15,7 +15,7 @@ from .errors import EXIT_USAGE, SummarizeVideoError
 from .options import Options
 from .pipeline import Summarizer
 from .results import Result
-from .writers import write_outputs
+from .writers import output_stems, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,23 @@ def summarize_many(
     if summarizer is None:
         summarizer = Summarizer(Options.from_kwargs(options, **option_values))
     opts = summarizer.options
-    for item in discover(paths, recursive=recursive):
+    items = list(discover(paths, recursive=recursive))
+    stems = output_stems([i.path for i in items if i.error is None])
+    for item in items:
         if item.error is not None:
             yield Outcome(item.path, error=item.error)
             continue
         started = time.perf_counter()
         try:
             result = summarizer.summarize(item.path)
-            outputs = write_outputs(result, opts.output_dir, opts.formats) if write else []
+            outputs = write_outputs(result, opts.output_dir, opts.formats,
+                                    stem=stems[item.path]) if write else []
         except SummarizeVideoError as exc:
             partial = getattr(exc, "partial", None)
             outputs = []
             if write and isinstance(partial, Result):
-                outputs = write_outputs(partial, opts.output_dir, opts.formats)
+                outputs = write_outputs(partial, opts.output_dir, opts.formats,
+                                        stem=stems[item.path])
             if exc.exit_code == EXIT_USAGE:
                 raise
             if exc.path is None:

@@ -105,6 +105,8 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  default=D.output_dir, show_default=True, help="Folder for the output files."),
     click.option("--format", "formats", default=",".join(D.formats), show_default=True,
                  help=f"Output formats, comma-separated ({', '.join(FORMATS)}) or all."),
+    click.option("--thumbnails/--no-thumbnails", default=D.thumbnails, show_default=True,
+                 help="Frame thumbnails in the HTML report."),
     click.option("--prompts-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                  help="Folder with your own prompt files (system.md, summary.md, caption.txt, "
                  "caption_context.txt)."),

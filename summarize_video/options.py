@@ -19,7 +19,10 @@ DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 DEFAULT_LLM_MODEL = "gpt-5-mini"
 # Reasoning model run in-process (transformers) when no API key and no server URL are given.
 DEFAULT_LOCAL_LLM_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
-FORMATS = ("md", "json")
+# Output formats: NAME.summary.md, .summary.json, .summary.txt, .captions.srt, .captions.vtt,
+# .chapters.txt (YouTube chapter lines), .summary.html (a self-contained report).
+FORMATS = ("md", "json", "txt", "srt", "vtt", "chapters", "html")
+DEFAULT_FORMATS = ("md", "json")
 SAMPLING_MODES = ("interval", "scene")
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
 CAPTION_CONTEXT_MODES = ("none", "speech")
@@ -110,7 +113,9 @@ class Options:
     # Folder the output files are written to.
     output_dir: Path = Path(".")
     # Output formats written per input.
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    # Keep a small JPEG of each captioned frame in the result, for the HTML report.
+    thumbnails: bool = True
     # Folder with the user's own prompt files; missing files fall back to the shipped ones.
     prompts_dir: Path | None = None
     # Tokens one LLM request may use, prompt and answer; None picks from the model's name.

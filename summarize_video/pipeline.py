@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,8 @@ class Summarizer:
                                           transcript if speech_first else None)
             if pending is not None:
                 transcript = pending.result()
+        if not o.thumbnails:
+            captions = [replace(c, thumbnail=None) for c in captions]
         segments = transcript.segments
         duration = info.duration_s
         if duration is None:
@@ -264,6 +267,9 @@ class Summarizer:
                                 transcript_key)
         if self.cache is not None:
             hit = self.cache.get("captions", file_hash, params)
+            if hit is not None and o.thumbnails and "html" in o.formats and hit["captions"] \
+                    and not any(row[3:] and row[3] for row in hit["captions"]):
+                hit = None  # cached before thumbnails: the HTML report wants them, recompute
             if hit is not None:
                 cache_use["captions"] = "hit"
                 captions, stored = captions_from_json(hit)

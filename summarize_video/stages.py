@@ -6,12 +6,16 @@ JSON form (what the cache stores). The pipeline decides whether to compute or re
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from .captioning import Captioner
 from .concurrency import prefetch
@@ -24,6 +28,8 @@ from .timeline import Caption
 from .transcription import Segment, Transcriber, Transcript
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+# Longest side, in pixels, of the frame thumbnails kept for the HTML report.
+THUMBNAIL_SIDE = 160
 
 
 def text_hash(text: str) -> str:
@@ -57,11 +63,26 @@ def caption_params(o: Options, captioner: Captioner, prompt: str, context_prompt
 
 
 def captions_to_json(captions: Sequence[Caption], counts: dict[str, int]) -> dict[str, Any]:
-    return {"captions": [[c.t, c.until, c.text] for c in captions], "frames": counts}
+    rows = [[c.t, c.until, c.text, c.thumbnail] for c in captions]
+    return {"captions": rows, "frames": counts}
 
 
 def captions_from_json(value: dict[str, Any]) -> tuple[list[Caption], dict[str, int]]:
-    return [Caption(t, text, until) for t, until, text in value["captions"]], value["frames"]
+    """Rows are ``[t, until, text, thumbnail]``; older caches have no thumbnail."""
+    captions = [Caption(row[0], row[2], row[1], row[3] if len(row) > 3 else None)
+                for row in value["captions"]]
+    return captions, value["frames"]
+
+
+def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIDE, quality: int = 70) -> str:
+    """A small JPEG of ``image`` (longest side ``size``), base64-encoded."""
+    small = image.copy()
+    small.thumbnail((size, size))
+    if small.mode != "RGB":
+        small = small.convert("RGB")
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[str, int]
@@ -110,7 +131,10 @@ def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Capti
         else:
             texts = captioner.caption(batch)
         captioning += time.perf_counter() - t0
-        captions += [Caption(f.t, text, f.until) for f, text in zip(batch, texts, strict=True)]
+        # Thumbnails are always made (a few ms a frame) and cached, so a later run that
+        # wants them finds them; Options.thumbnails decides whether the result carries them.
+        captions += [Caption(f.t, text, f.until, thumbnail(f.image))
+                     for f, text in zip(batch, texts, strict=True)]
         progress("caption", min(int(batch[-1].t), total or 0), total)
     progress("caption", total or 0, total)
     timings["sample"] = waited

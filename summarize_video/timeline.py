@@ -8,7 +8,7 @@ an hour.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SEE = "see"
 SAY = "say"
@@ -22,6 +22,8 @@ class Caption:
     text: str
     # End of the time span the frame stands for (near-duplicates after it were not captioned).
     until: float | None = None
+    # The frame as a small JPEG (about 160 px), base64: for the HTML report; never in the JSON.
+    thumbnail: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

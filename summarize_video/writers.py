@@ -1,5 +1,10 @@
 """Output formats: one small writer class per format, each with its file extension.
 
+``NAME.summary.md``, ``.summary.json``, ``.summary.txt`` (summary, chapters, key moments),
+``.captions.srt`` and ``.captions.vtt`` (the visual captions as timed cues),
+``.chapters.txt`` (YouTube chapter lines) and ``.summary.html`` (a self-contained report).
+NAME is a safe stem (see ``naming``).
+
 Files are written atomically: a temporary file in the same folder, then a rename, so a reader
 never sees half a file and an interrupted run leaves the previous file (or none).
 """
@@ -14,8 +19,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from .errors import ConfigError, OutputError
+from .html_report import render_html
+from .naming import output_stems, sanitize_stem
 from .results import Result
+from .subtitles import Cue, caption_cues, render_srt, render_vtt, render_youtube_chapters
 from .timeline import format_timestamp
+
+__all__ = ["WRITERS", "Writer", "atomic_write_text", "get_writer", "output_stems",
+           "sanitize_stem", "write_outputs"]
 
 
 class Writer:
@@ -43,19 +54,7 @@ class MarkdownWriter(Writer):
     extension = "summary.md"
 
     def render(self, result: Result) -> str:
-        v = result.video
-        name = Path(v.path).name
-        lines = [f"# {name}", ""]
-        facts = [f"duration {format_timestamp(v.duration_s)}" if v.duration_s is not None
-                 else "duration unknown"]
-        if v.has_video and v.width and v.height:
-            facts.append(f"{v.width}x{v.height}")
-        if v.fps:
-            facts.append(f"{v.fps:.3g} fps")
-        facts.append("audio" if v.has_audio else "no audio")
-        if result.language:
-            facts.append(f"language {result.language}")
-        lines += [", ".join(facts), ""]
+        lines = [f"# {Path(result.video.path).name}", "", _facts(result), ""]
         lines += [f"> {note}" for note in result.notes]
         if result.notes:
             lines.append("")
@@ -91,7 +90,92 @@ class MarkdownWriter(Writer):
         return "\n".join(lines)
 
 
-WRITERS: dict[str, type[Writer]] = {"md": MarkdownWriter, "json": JsonWriter}
+class TextWriter(Writer):
+    """Plain text: the summary, chapters, key moments and topics."""
+
+    extension = "summary.txt"
+
+    def render(self, result: Result) -> str:
+        lines = [Path(result.video.path).name, _facts(result), ""]
+        lines += [*result.notes, ""] if result.notes else []
+        lines += ["Summary", "", result.summary.strip() if result.summary is not None
+                  else "No summary: the reasoning model was not called."]
+        if result.chapters:
+            lines += ["", "Chapters", ""]
+            lines += [f"{format_timestamp(c.start)} {_one_line(c.title)}"
+                      for c in result.chapters]
+        if result.key_moments:
+            lines += ["", "Key moments", ""]
+            lines += [f"{format_timestamp(m.t)} {_one_line(m.text)}" for m in result.key_moments]
+        if result.topics:
+            lines += ["", f"Topics: {', '.join(_one_line(t) for t in result.topics)}"]
+        return "\n".join(lines) + "\n"
+
+
+class _CaptionCues(Writer):
+    def cues(self, result: Result) -> list[Cue]:
+        interval = result.settings.get("interval_s") or 5.0
+        return caption_cues(result.captions, float(interval), result.video.duration_s)
+
+
+class SrtWriter(_CaptionCues):
+    """The visual captions as SubRip cues (an audio-description track)."""
+
+    extension = "captions.srt"
+
+    def render(self, result: Result) -> str:
+        return render_srt(self.cues(result))
+
+
+class VttWriter(_CaptionCues):
+    """The visual captions as WebVTT cues (an audio-description track)."""
+
+    extension = "captions.vtt"
+
+    def render(self, result: Result) -> str:
+        return render_vtt(self.cues(result))
+
+
+class ChaptersWriter(Writer):
+    """``0:00 Title`` lines to paste into a YouTube description (see ``subtitles``)."""
+
+    extension = "chapters.txt"
+
+    def render(self, result: Result) -> str:
+        return render_youtube_chapters(result.chapters, result.video.duration_s)
+
+
+class HtmlWriter(Writer):
+    """One self-contained HTML report (see ``html_report``)."""
+
+    extension = "summary.html"
+
+    def render(self, result: Result) -> str:
+        return render_html(result)
+
+
+WRITERS: dict[str, type[Writer]] = {
+    "md": MarkdownWriter, "json": JsonWriter, "txt": TextWriter, "srt": SrtWriter,
+    "vtt": VttWriter, "chapters": ChaptersWriter, "html": HtmlWriter,
+}
+
+
+def _facts(result: Result) -> str:
+    v = result.video
+    facts = [f"duration {format_timestamp(v.duration_s)}" if v.duration_s is not None
+             else "duration unknown"]
+    if v.has_video and v.width and v.height:
+        facts.append(f"{v.width}x{v.height}")
+    if v.fps:
+        facts.append(f"{v.fps:.3g} fps")
+    facts.append("audio" if v.has_audio else "no audio")
+    if result.language:
+        facts.append(f"language {result.language}")
+    return ", ".join(facts)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def get_writer(fmt: str) -> Writer:
@@ -104,14 +188,18 @@ def get_writer(fmt: str) -> Writer:
 
 def write_outputs(result: Result, output_dir: Path | str, formats: Sequence[str],
                   stem: str | None = None) -> list[Path]:
-    """Write every format for one result; returns the paths written."""
+    """Write every format for one result; returns the paths written.
+
+    ``stem`` (default: the input's file stem) is sanitised, so names stay inside
+    ``output_dir``; in a batch, ``output_stems`` gives every input a distinct one.
+    """
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}",
                           path=result.video.path, hint="choose another --output-dir") from exc
-    name = stem or Path(result.video.path).stem
+    name = sanitize_stem(stem or Path(result.video.path).stem)
     return [get_writer(fmt).write(result, out, name) for fmt in formats]
 
 
