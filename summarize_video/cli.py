@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -87,6 +88,17 @@ def ask_command(video: Path, question: str, quiet: bool, verbose: bool, **values
     _guarded(verbose, quiet, lambda err: _ask(video, question, quiet, values, err))
 
 
+@cli.command("config", context_settings=CONTEXT)
+@click.option("--path", "path_only", is_flag=True, help="Print only the config file's path.")
+@pipeline_options
+def config_command(path_only: bool, **values: Any) -> None:
+    """Show each setting, its value and where it came from: flag, environment, config file or
+    default (flags given here are applied as in a run). The API key shows as set or not set."""
+    from .cli_config import show_config
+
+    _guarded(False, False, lambda err: show_config(values, path_only))
+
+
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
     """Run a command body; library errors become one line and an exit code."""
     err = Console(stderr=True, soft_wrap=True)
@@ -99,7 +111,7 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
     except SummarizeVideoError as exc:
         if os.environ.get(DEBUG_ENV):
             raise
-        err.print(f"[red]error:[/] {exc.one_line()}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(exc.one_line())}", markup=True, highlight=False)
         code = exc.exit_code
     sys.exit(code)
 
@@ -139,7 +151,7 @@ def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: di
             bars.reset()
             if outcome.error is not None:
                 failed += 1
-                err.print(f"[red]failed:[/] {outcome.error.one_line()}", highlight=False)
+                err.print(f"[red]failed:[/] {escape(outcome.error.one_line())}", highlight=False)
                 continue
             succeeded += 1
             result = outcome.result
