@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, prompting, synthesis
-from .cache import Cache
+from .cache import Cache, hash_file
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
 from .errors import ReasonerError
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo, probe
+from .provenance import build_provenance
 from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
 from .results import Result, VideoInfo
@@ -130,7 +131,7 @@ class Summarizer:
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
         info = probe(path)
-        file_hash = self.cache.file_hash(path) if self.cache is not None else ""
+        file_hash = self.cache.file_hash(path) if self.cache is not None else hash_file(path)
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
 
@@ -241,6 +242,11 @@ class Summarizer:
             cache=cache_use,
             timeline=timeline,
             version=__version__,
+            provenance=build_provenance(
+                o, path=path, source=None, file_hash=file_hash, reasoning=reasoning,
+                captioner=self._captioner if info.has_video else None,
+                transcriber=self._transcriber if info.has_audio else None,
+                reasoner=self.reasoner),
         )
         if failure is not None:
             # Nothing is lost: the caller writes the partial result; the cache has the rest.

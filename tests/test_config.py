@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from summarize_video.config import config_path, convert, env_values, load_config
 from summarize_video.cost import load_prices
 from summarize_video.errors import ConfigError
 from summarize_video.options import Options
+from tests.clips import make_clip
 
 SENTINEL = "sk-SENTINEL-do-not-print-4242"
 
@@ -187,6 +189,36 @@ def test_config_prices_reach_the_price_table(config_file: Path) -> None:
     config_file.write_text(CONFIG.replace("input_per_mtok = 1.0", "input_per_mtok = -1"))
     with pytest.raises(ConfigError, match=re.escape('prices."test-model".input_per_mtok')):
         resolve({}, set())
+
+
+def test_summarize_uses_the_config_file(config_file: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        tiny_models: dict[str, Path], chat_server: Any) -> None:
+    """The models, the output folder and the LLM come from the file and the environment;
+    its price is used; its API key reaches the server and no file."""
+    out = tmp_path / "out"
+    own = "\n".join([
+        f'caption_model = "{tiny_models["smolvlm"]}"',
+        f'whisper_model = "{tiny_models["whisper"]}"',
+        "temperature_increment = 0", "dedup_threshold = 0", "compression_ratio_threshold = 0",
+        'device = "cpu"', f'output_dir = "{out}"', 'llm_model = "test-model"',
+        f'base_url = "{chat_server.base_url}"', ""])
+    config_file.write_text(CONFIG.replace('sampling = "scene"\n', own), encoding="utf-8")
+    monkeypatch.setenv("SUMMARIZE_VIDEO_INTERVAL", "2")
+    clip = make_clip(tmp_path / "talk.mp4", seconds=4.0, fps=10)
+    res = CliRunner().invoke(cli, [str(clip)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["talk.summary.json"]
+    raw = (out / "talk.summary.json").read_text(encoding="utf-8")
+    assert SENTINEL not in raw
+    data = json.loads(raw)
+    assert [c["t"] for c in data["captions"]] == [0.0, 2.0]
+    settings = data["provenance"]["settings"]
+    assert settings["interval"] == 2.0 and settings["language"] == "en"
+    assert settings["compression_ratio_threshold"] is None and "api_key" not in settings
+    assert data["cost"]["cost_usd"] is not None and data["cost"]["cost_usd"] > 0
+    assert chat_server.requests[0]["model"] == "test-model"
+    assert chat_server.request_headers[0]["authorization"] == f"Bearer {SENTINEL}-config"
 
 
 def test_the_library_reads_no_config(config_file: Path) -> None:
