@@ -124,6 +124,8 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Where captions and transcripts are cached."),
     click.option("--no-cache", is_flag=True, default=D.no_cache,
                  help="Neither read nor write the cache."),
+    click.option("--max-download-mb", type=click.IntRange(min=1), default=D.max_download_mb,
+                 show_default=True, help="URL inputs: largest download, in MB."),
 ]
 
 
