@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .cli_options import resolved_options
 from .config import DEFAULT_SOURCE, ENV_PREFIX, FIELDS, SECRETS, config_path
@@ -30,12 +31,12 @@ def show_config(values: dict[str, Any], path_only: bool) -> int:
             "file, then defaults")
     out = Console(soft_wrap=True)
     if out.is_terminal:
-        table = Table(title=f"config file: {path} ({state})", caption=note)
+        table = Table(title=Text(f"config file: {path} ({state})"), caption=Text(note))
         for column in ("option", "value", "source"):
             table.add_column(column)
         for name, value, source in rows:
             style = "dim" if source == DEFAULT_SOURCE else None
-            table.add_row(name, value, source, style=style)
+            table.add_row(Text(name), Text(value), Text(source), style=style)
         out.print(table)
         return EXIT_OK
     click.echo(f"# config file: {path} ({state})")
