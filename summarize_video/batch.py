@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    # The input file.
+    # The input file (for a URL input, the file name it gives).
     path: Path
     # The result, or None when the file failed.
     result: Result | None = None
@@ -31,6 +31,8 @@ class Outcome:
     # Files written for this input.
     outputs: tuple[Path, ...] = field(default=())
     seconds: float = 0.0
+    # The http(s) URL of a URL input (downloaded, processed, then removed); None for files.
+    url: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,11 +61,11 @@ def summarize_many(
     stems = output_stems([i.path for i in items if i.error is None])
     for item in items:
         if item.error is not None:
-            yield Outcome(item.path, error=item.error)
+            yield Outcome(item.path, error=item.error, url=item.url)
             continue
         started = time.perf_counter()
         try:
-            result = summarizer.summarize(item.path)
+            result = summarizer.summarize(item.url or item.path)
             outputs = write_outputs(result, opts.output_dir, opts.formats,
                                     stem=stems[item.path]) if write else []
         except SummarizeVideoError as exc:
@@ -75,21 +77,22 @@ def summarize_many(
             if exc.exit_code == EXIT_USAGE:
                 raise
             if exc.path is None:
-                exc.path = str(item.path)
+                exc.path = item.url or str(item.path)
             log.debug("%s failed", item.path, exc_info=True)
             yield Outcome(item.path, result=partial if isinstance(partial, Result) else None,
                           error=exc, outputs=tuple(outputs),
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, url=item.url)
             continue
         except Exception as exc:
             if os.environ.get("SUMMARIZE_VIDEO_DEBUG"):
                 raise
             log.debug("%s failed", item.path, exc_info=True)
             error = SummarizeVideoError(
-                f"unexpected {type(exc).__name__}: {exc}", path=str(item.path),
+                f"unexpected {type(exc).__name__}: {exc}", path=item.url or str(item.path),
                 hint="set SUMMARIZE_VIDEO_DEBUG=1 for a traceback and report it",
             )
-            yield Outcome(item.path, error=error, seconds=time.perf_counter() - started)
+            yield Outcome(item.path, error=error, seconds=time.perf_counter() - started,
+                          url=item.url)
             continue
         yield Outcome(item.path, result=result, outputs=tuple(outputs),
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, url=item.url)

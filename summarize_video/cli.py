@@ -6,11 +6,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -63,11 +63,11 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command("summarize", epilog=EPILOG, context_settings=CONTEXT)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @_common
 @click.version_option(__version__, "--version", prog_name="summarize-video")
-def summarize_command(paths: tuple[Path, ...], recursive: bool, quiet: bool, verbose: bool,
+def summarize_command(paths: tuple[str, ...], recursive: bool, quiet: bool, verbose: bool,
                       **values: Any) -> None:
     """Summarize videos: local frame captions and a local transcript, reasoned over by one LLM.
 
@@ -79,12 +79,23 @@ def summarize_command(paths: tuple[Path, ...], recursive: bool, quiet: bool, ver
 
 
 @cli.command("ask", context_settings=CONTEXT)
-@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("video", type=click.Path())
 @click.argument("question")
 @_common
-def ask_command(video: Path, question: str, quiet: bool, verbose: bool, **values: Any) -> None:
+def ask_command(video: str, question: str, quiet: bool, verbose: bool, **values: Any) -> None:
     """Answer QUESTION about VIDEO from its captions and transcript (cached after a first run)."""
     _guarded(verbose, quiet, lambda err: _ask(video, question, quiet, values, err))
+
+
+@cli.command("config", context_settings=CONTEXT)
+@click.option("--path", "path_only", is_flag=True, help="Print only the config file's path.")
+@pipeline_options
+def config_command(path_only: bool, **values: Any) -> None:
+    """Show each setting, its value and where it came from: flag, environment, config file or
+    default (flags given here are applied as in a run). The API key shows as set or not set."""
+    from .cli_config import show_config
+
+    _guarded(False, False, lambda err: show_config(values, path_only))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
@@ -99,7 +110,7 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
     except SummarizeVideoError as exc:
         if os.environ.get(DEBUG_ENV):
             raise
-        err.print(f"[red]error:[/] {exc.one_line()}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(exc.one_line())}", markup=True, highlight=False)
         code = exc.exit_code
     sys.exit(code)
 
@@ -124,7 +135,7 @@ class _Bars:
         self.tasks.clear()
 
 
-def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: dict[str, Any],
+def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console) -> int:
     from .batch import summarize_many
     from .pipeline import Summarizer
@@ -139,7 +150,7 @@ def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: di
             bars.reset()
             if outcome.error is not None:
                 failed += 1
-                err.print(f"[red]failed:[/] {outcome.error.one_line()}", highlight=False)
+                err.print(f"[red]failed:[/] {escape(outcome.error.one_line())}", highlight=False)
                 continue
             succeeded += 1
             result = outcome.result
@@ -149,8 +160,8 @@ def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: di
                 _print_requests(result)
                 continue
             written = ", ".join(str(p) for p in outcome.outputs)
-            err.print(f"[green]done:[/] {outcome.path} ({outcome.seconds:.1f} s) -> {written}",
-                      highlight=False)
+            err.print(f"[green]done:[/] {escape(str(outcome.url or outcome.path))} "
+                      f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
             if result.summary:
                 click.echo(result.summary)
                 err.print(_reasoner_line(result), highlight=False)
@@ -160,7 +171,7 @@ def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: di
     return EXIT_INPUT_FAILED if failed else EXIT_OK
 
 
-def _ask(video: Path, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
+def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
     from .pipeline import ask
 
     options = options_from(values)

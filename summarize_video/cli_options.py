@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .cache import CACHE_ENV
+from .config import Check, resolve
 from .options import (
     CAPTION_CONTEXT_MODES,
     DEFAULT_LLM_MODEL,
@@ -123,6 +126,8 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Where captions and transcripts are cached."),
     click.option("--no-cache", is_flag=True, default=D.no_cache,
                  help="Neither read nor write the cache."),
+    click.option("--max-download-mb", type=click.IntRange(min=1), default=D.max_download_mb,
+                 show_default=True, help="URL inputs: largest download, in MB."),
 ]
 
 
@@ -134,7 +139,39 @@ def pipeline_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def options_from(values: dict[str, Any]) -> Options:
-    """Options from parsed CLI values (CLI conventions such as "0 disables" resolved here)."""
-    if values.get("compression_ratio_threshold") == 0:
-        values["compression_ratio_threshold"] = None
-    return Options.from_kwargs(**values)
+    """Options from parsed CLI values, the environment and the config file."""
+    return resolved_options(values)[0]
+
+
+def resolved_options(values: dict[str, Any]) -> tuple[Options, dict[str, str]]:
+    """Options and where each came from: flags typed on the command line, then
+    ``SUMMARIZE_VIDEO_*`` variables, then the config file, then defaults (see ``config``).
+    CLI conventions such as "0 disables" are resolved here, whatever the source."""
+    ctx = click.get_current_context(silent=True)
+    explicit = set(values) if ctx is None else {
+        name for name in values
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT,
+                                                  ParameterSource.DEFAULT_MAP)}
+    options, sources = resolve(values, explicit, checks=_value_checks())
+    if options.compression_ratio_threshold == 0:
+        options = options.replace(compression_ratio_threshold=None)
+    return options, sources
+
+
+def _value_checks() -> dict[str, Check]:
+    """The ranges and choices of the flags, for the same options from the environment and the
+    config file."""
+    params = getattr(pipeline_options(lambda: None), "__click_params__", [])
+    checks: dict[str, Check] = {}
+    for param in params:
+        if param.name and isinstance(param.type, (click.FloatRange, click.IntRange,
+                                                  click.Choice)):
+            checks[param.name] = functools.partial(_check, param.type)
+    return checks
+
+
+def _check(kind: click.ParamType, value: Any) -> None:
+    try:
+        kind.convert(value, None, None)
+    except click.BadParameter as exc:
+        raise ValueError(exc.message) from None

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .options import Options
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ GPT4O_SHORT_SIDE_PX = 768
 
 def load_prices(path: Path | None) -> dict[str, Price]:
     """The defaults updated from a TOML file of ``[prices."model"]`` tables (a model already
-    listed may give only one of its two prices)."""
+    listed may give only one of its two prices); the file may be the config file."""
     prices = dict(DEFAULT_PRICES)
     if path is None:
         return prices
@@ -99,7 +100,8 @@ def load_prices(path: Path | None) -> dict[str, Price]:
         raise bad(f"cannot read the price file: {exc.strerror or exc}", False) from None
     except tomllib.TOMLDecodeError as exc:
         raise bad(f"not valid TOML: {exc}") from None
-    extra = sorted(set(data) - {"prices"})
+    # A config file may hold the table beside option keys; those are the config loader's.
+    extra = sorted(set(data) - {"prices"} - {f.name for f in fields(Options)})
     if extra:
         raise bad(f"unknown key {extra[0]!r}")
     table = data.get("prices", {})

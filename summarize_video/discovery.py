@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .urls import is_url, url_file_name
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts",
@@ -25,6 +26,8 @@ class Input:
     path: Path
     # Why the path could not be used (missing...); None for a usable file.
     error: InputError | None = None
+    # An http(s) URL to download first (``path`` is then the file name it gives); else None.
+    url: str | None = None
 
 
 def is_media_name(path: Path) -> bool:
@@ -35,10 +38,13 @@ def discover(paths: Iterable[str | Path], *, recursive: bool = False) -> Iterato
     """Files named directly are always tried; folders give their media files, sorted.
 
     A path that does not exist is reported as an ``Input`` with an error, so one bad path never
-    stops the others.
+    stops the others. ``http(s)://`` strings are URL inputs, downloaded when processed.
     """
     seen: set[Path] = set()
     for given in paths:
+        if is_url(given):
+            yield Input(Path(url_file_name(str(given))), url=str(given).strip())
+            continue
         p = Path(given)
         if p.is_dir():
             for f in _walk(p, recursive):

@@ -133,6 +133,8 @@ class Options:
     cache_dir: Path | None = None
     # Neither read nor write the cache.
     no_cache: bool = False
+    # URL inputs: the largest download, in MB (10^6 bytes); None: no cap.
+    max_download_mb: int | None = 4096
 
     def __post_init__(self) -> None:
         if not self.interval > 0:

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, prompting, synthesis
-from .cache import Cache
+from .cache import Cache, hash_file
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
 from .errors import ReasonerError
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo, probe
+from .provenance import build_provenance
 from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
 from .results import Result, VideoInfo
@@ -39,6 +40,7 @@ from .synthesis import Synthesis
 from .timeline import Caption, merge, render
 from .tokens import count_messages, default_context_tokens, is_exact
 from .transcription import FLAG_MUSIC_OR_NOISE, Transcriber, Transcript, create_transcriber
+from .urls import fetch, is_url
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +125,26 @@ class Summarizer:
             )
         return self._transcriber
 
-    def summarize(self, path: str | Path) -> Result:
-        o = self.options
-        timings: dict[str, float] = {}
+    def summarize(self, path: str | Path, *, source: str | None = None) -> Result:
+        """Summarize a file, or an ``http(s)://`` URL (downloaded, then removed). ``source``:
+        the URL an already downloaded ``path`` came from, reported as the input's path."""
         started = time.perf_counter()
+        if source is None and is_url(path):
+            cap = self.options.max_download_mb
+            with fetch(str(path), max_bytes=cap * 10**6 if cap else None,
+                       progress=self.progress) as local:
+                return self._summarize(local, str(path).strip(),
+                                       {"download": time.perf_counter() - started}, started)
+        return self._summarize(path, source, {}, started)
 
+    def _summarize(self, path: str | Path, source: str | None, timings: dict[str, float],
+                   started: float) -> Result:
+        o = self.options
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
         info = probe(path)
-        file_hash = self.cache.file_hash(path) if self.cache is not None else ""
+        file_hash = (self.cache.file_hash(path) if self.cache is not None and source is None
+                     else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
 
@@ -217,7 +230,7 @@ class Summarizer:
 
         result = Result(
             video=VideoInfo(
-                path=str(path), duration_s=duration, width=info.width, height=info.height,
+                path=source or str(path), duration_s=duration, width=info.width, height=info.height,
                 fps=info.fps, has_audio=info.has_audio, has_video=info.has_video,
                 rotation=info.rotation,
             ),
@@ -244,11 +257,16 @@ class Summarizer:
             cache=cache_use,
             timeline=timeline,
             version=__version__,
+            provenance=build_provenance(
+                o, path=path, source=source, file_hash=file_hash, reasoning=reasoning,
+                captioner=self._captioner if info.has_video else None,
+                transcriber=self._transcriber if info.has_audio else None,
+                reasoner=self.reasoner),
         )
         if failure is not None:
             # Nothing is lost: the caller writes the partial result; the cache has the rest.
             failure.partial = result
-            failure.path = failure.path or str(path)
+            failure.path = failure.path or source or str(path)
             failure.hint = (f"{failure.hint}; " if failure.hint else "") + (
                 "captions and transcript are kept (cached and written): rerun the same command "
                 "to redo only the reasoning step")

@@ -65,6 +65,9 @@ class Result:
     # The exact timeline text the reasoning LLM was given.
     timeline: str = ""
     version: str = field(default="")
+    # How the result was made: versions, models, prompt hashes, every setting (no secrets),
+    # the input's content hash (see summarize_video.provenance).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,5 +89,6 @@ class Result:
             "cache": dict(self.cache),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "notes": list(self.notes),
+            "provenance": dict(self.provenance),
             **({"requests": list(self.requests)} if self.requests else {}),
         }

@@ -19,6 +19,11 @@ import pytest
 
 from tests.clips import make_clip
 
+# Options from the developer's environment must not reach the tests (see summarize_video.config).
+for _name in [n for n in os.environ if n.startswith("SUMMARIZE_VIDEO_")]:
+    if _name not in ("SUMMARIZE_VIDEO_MEDIA", "SUMMARIZE_VIDEO_DEBUG"):
+        del os.environ[_name]
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
 
@@ -39,6 +44,16 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("SUMMARIZE_VIDEO_CACHE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def empty_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                 ) -> Path:
+    """Each test reads an empty config file of its own, never the user's."""
+    path = tmp_path_factory.mktemp("config") / "config.toml"
+    path.write_text("", encoding="utf-8")
+    monkeypatch.setenv("SUMMARIZE_VIDEO_CONFIG", str(path))
+    return path
 
 
 @pytest.fixture
