@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .cli_options import options_from, pipeline_options
+from .cli_batch import FILES, BatchReport, EtaColumn, FilesBar
+from .cli_options import batch_options, options_from, pipeline_options
 from .cost import format_cost_line
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 
@@ -65,17 +66,21 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command("summarize", epilog=EPILOG, context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
+@batch_options
 @_common
 @click.version_option(__version__, "--version", prog_name="summarize-video")
-def summarize_command(paths: tuple[Path, ...], recursive: bool, quiet: bool, verbose: bool,
-                      **values: Any) -> None:
+def summarize_command(paths: tuple[Path, ...], recursive: bool, include: tuple[str, ...],
+                      exclude: tuple[str, ...], force: bool, ledger: Path | None, quiet: bool,
+                      verbose: bool, **values: Any) -> None:
     """Summarize videos: local frame captions and a local transcript, reasoned over by one LLM.
 
     PATHS are video or audio files, or folders of them. For each input, NAME.summary.md and
     NAME.summary.json are written to the output folder. The first real run downloads the
-    default models. Also: `summarize-video ask VIDEO QUESTION`.
+    default models. Files already done with the same content and settings (see --ledger) are
+    skipped. Also: `summarize-video ask VIDEO QUESTION`.
     """
-    _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err))
+    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger}
+    _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))
 
 
 @cli.command("ask", context_settings=CONTEXT)
@@ -109,11 +114,15 @@ class _Bars:
 
     def __init__(self, err: Console, enabled: bool) -> None:
         self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
                             transient=True, disable=not enabled)
         self.tasks: dict[str, Any] = {}
+        self.files = FilesBar(self.bar)  # the overall bar, across files
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage == FILES:
+            self.files.update(done, total)
+            return
         if stage not in self.tasks:
             self.tasks[stage] = self.bar.add_task(stage, total=total)
         self.bar.update(self.tasks[stage], completed=done, total=total)
@@ -125,18 +134,25 @@ class _Bars:
 
 
 def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: dict[str, Any],
-               err: Console) -> int:
+               err: Console, batch: dict[str, Any]) -> int:
     from .batch import summarize_many
     from .pipeline import Summarizer
 
     options = options_from(values)
     failed = succeeded = 0
     bars = _Bars(err, not quiet and err.is_terminal)
-    with bars.bar:
+    report = BatchReport(err, quiet)
+    with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
         for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
-                                      write=not options.dry_run):
+                                      write=not options.dry_run, **batch):
             bars.reset()
+            bars.files.finished(outcome)
+            report.add(outcome)
+            if outcome.skipped:
+                succeeded += 1
+                report.skipped_line(outcome)
+                continue
             if outcome.error is not None:
                 failed += 1
                 err.print(f"[red]failed:[/] {outcome.error.one_line()}", highlight=False)
@@ -154,6 +170,7 @@ def _summarize(paths: tuple[Path, ...], recursive: bool, quiet: bool, values: di
             if result.summary:
                 click.echo(result.summary)
                 err.print(_reasoner_line(result), highlight=False)
+    report.print()
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
