@@ -77,7 +77,7 @@ def summarize_many(
     ``ledger.sqlite3`` beside the cache), and a file already done with the same content and
     settings, whose output files are still there, is skipped (``Outcome.skipped``, no
     ``result``) unless ``force``. ``resume=False`` neither reads nor writes the ledger. A dry
-    run never does.
+    run never does. The summarizer's progress callback also hears ``("files", done, total)``.
 
     Errors that concern one file (missing, undecodable, an LLM failure) become that file's
     outcome. Configuration errors (a model that cannot load, a rejected API key) would fail
@@ -91,7 +91,8 @@ def summarize_many(
     if resume and not opts.dry_run:
         book = ledger if isinstance(ledger, Ledger) else Ledger(
             ledger if ledger is not None else default_ledger_path(opts.cache_dir))
-    fingerprint = settings_fingerprint(opts) if book is not None else ""
+    # With the backends the summarizer resolved: "auto" is a local model or a server.
+    fingerprint = settings_fingerprint(opts, summarizer._settings()) if book is not None else ""
     try:
         for index, item in enumerate(inputs):
             summarizer.progress("files", index, len(inputs))

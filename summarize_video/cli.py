@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .cli_batch import FILES, BatchReport, EtaColumn, FilesBar
-from .cli_options import batch_options, options_from, pipeline_options
+from .cli_batch import FILES, BatchReport, EtaColumn, FilesBar, print_hits
+from .cli_options import LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .cost import format_cost_line
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 
@@ -31,6 +31,7 @@ Examples:
   summarize-video talk.mp4 --no-llm --format json
   summarize-video talk.mp4 --dry-run
   summarize-video ask talk.mp4 "What does she say about pricing?"
+  summarize-video search "whiteboard"
 \b
 Python:
   from summarize_video import summarize
@@ -77,7 +78,7 @@ def summarize_command(paths: tuple[Path, ...], recursive: bool, include: tuple[s
     PATHS are video or audio files, or folders of them. For each input, NAME.summary.md and
     NAME.summary.json are written to the output folder. The first real run downloads the
     default models. Files already done with the same content and settings (see --ledger) are
-    skipped. Also: `summarize-video ask VIDEO QUESTION`.
+    skipped. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
     """
     batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger}
     _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))
@@ -90,6 +91,20 @@ def summarize_command(paths: tuple[Path, ...], recursive: bool, include: tuple[s
 def ask_command(video: Path, question: str, quiet: bool, verbose: bool, **values: Any) -> None:
     """Answer QUESTION about VIDEO from its captions and transcript (cached after a first run)."""
     _guarded(verbose, quiet, lambda err: _ask(video, question, quiet, values, err))
+
+
+@cli.command("search", context_settings=CONTEXT)
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most hits shown.")
+@LEDGER_OPTION
+def search_command(query: str, limit: int, ledger: Path | None) -> None:
+    """Search the summaries, captions and transcripts of every file summarized so far.
+
+    QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, prefix*. Prints
+    `file  mm:ss  kind  snippet` per hit, the best first.
+    """
+    _guarded(False, False, lambda err: _search(query, limit, ledger, err))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
@@ -192,6 +207,19 @@ def _ask(video: Path, question: str, quiet: bool, values: dict[str, Any], err: C
         click.echo(f"- {_stamp(moment.t)} {moment.text}")
     if not quiet:
         err.print(_reasoner_line(result), highlight=False)
+    return EXIT_OK
+
+
+def _search(query: str, limit: int, ledger: Path | None, err: Console) -> int:
+    from .ledger import Ledger, default_ledger_path
+    from .search_index import search
+
+    with Ledger(ledger or default_ledger_path(), create=False) as book:
+        hits = search(query, limit=limit, ledger=book)
+    if not hits:
+        err.print(f"no matches for {query!r} in {book.path}", highlight=False, markup=False)
+        return EXIT_OK
+    print_hits(hits, Console(soft_wrap=True))
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""What the CLI shows of a batch: the overall bar across files and the final table.
+"""What the CLI shows of a batch and of a search: the overall bar, the final table, the hits.
 
 Rich tables on a terminal; plain lines otherwise (pipes, logs, tests).
 """
@@ -6,10 +6,11 @@ Rich tables on a terminal; plain lines otherwise (pipes, logs, tests).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import click
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 from rich.table import Table
@@ -17,6 +18,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from .batch import Outcome
+    from .search_index import Hit
 
 # The progress stage summarize_many reports files under: progress("files", done, total).
 FILES = "files"
@@ -28,6 +30,14 @@ def _duration(seconds: float) -> str:
     if s >= 3600:
         return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
     return f"{s // 60}:{s % 60:02d}"
+
+
+def _stamp(t: float | None) -> str:
+    if t is None:
+        return "--:--"
+    from .timeline import format_timestamp
+
+    return format_timestamp(t)
 
 
 class EtaColumn(ProgressColumn):
@@ -126,3 +136,22 @@ class BatchReport:
             table.add_row(str(o.path), Text(o.status, style=_STATUS_STYLE[o.status]),
                           "-" if o.skipped else f"{o.seconds:.1f} s", detail)
         err.print(table)
+
+
+def print_hits(hits: Sequence[Hit], out: Console) -> None:
+    """``file  mm:ss  kind  snippet`` per hit; a table with the matches in bold on a terminal."""
+    if not out.is_terminal:
+        for h in hits:
+            click.echo(f"{h.path}  {_stamp(h.t)}  {h.kind}  {h.snippet}")
+        return
+    table = Table()
+    table.add_column("file", overflow="fold")
+    table.add_column("time", justify="right")
+    table.add_column("kind")
+    table.add_column("snippet", overflow="fold")
+    for h in hits:
+        snippet = Text(h.snippet)
+        for start, end in h.marks:
+            snippet.stylize("bold yellow", start, end)
+        table.add_row(h.path, _stamp(h.t), h.kind, snippet)
+    out.print(table)

@@ -115,9 +115,10 @@ def catalog_path(path: Path | str) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def settings_fingerprint(options: Options) -> str:
-    """A digest of everything that shapes a result: ``Options.settings()``, the other
-    result-changing options, and the text of the prompts in use."""
+def settings_fingerprint(options: Options, settings: dict[str, Any] | None = None) -> str:
+    """A digest of everything that shapes a result: ``Options.settings()`` (or ``settings``,
+    the summarizer's own, with the backends it resolved), the other result-changing options,
+    and the text of the prompts in use."""
     from .synthesis import PARTIAL
 
     o = options
@@ -131,7 +132,7 @@ def settings_fingerprint(options: Options) -> str:
         names += _LLM_FIELDS
         prompts += [prompting.SYSTEM, prompting.SUMMARY, PARTIAL]
     blob = {
-        "settings": o.settings(),
+        "settings": o.settings() if settings is None else settings,
         "options": {name: getattr(o, name) for name in sorted(names)},
         "prompts": {name: prompting.prompt_hash(name, o.prompts_dir) for name in prompts},
     }

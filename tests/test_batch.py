@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from summarize_video import Options, summarize_many
 from summarize_video.batch import interrupts_deferred
@@ -153,6 +155,28 @@ def test_interrupt_is_held_until_the_block_ends() -> None:
         steps.append("finished")
     assert steps == ["finished"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_overall_bar_counts_files_and_estimates_the_time_left() -> None:
+    from summarize_video.batch import Outcome
+    from summarize_video.cli import _Bars
+    from summarize_video.cli_batch import EtaColumn
+
+    bars = _Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
+    bars("files", 0, 4)
+    bars("probe", 0, 1)
+    (files, probe) = bars.bar.tasks
+    assert (files.description, files.total, files.fields["eta"]) == ("files", 4, "")
+    bars.files.finished(Outcome(Path("a.mp4"), seconds=0.0, skipped=True))
+    bars.files.finished(Outcome(Path("b.mp4"), seconds=30.0))
+    bars.reset()
+    bars("files", 2, 4)
+    assert bars.bar.tasks == [files] and files.completed == 2
+    assert str(EtaColumn().render(files)) == "ETA 1:00"  # 30 s a file, two left
+    assert str(EtaColumn().render(probe)) == ""
+    single = _Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
+    single("files", 0, 1)
+    assert single.bar.tasks == []  # one file: no overall bar
 
 
 def done_rows(ledger: Path) -> list[tuple[str, str]]:
