@@ -133,21 +133,21 @@ def _one(summarizer: Summarizer, path: Path, write: bool, book: Ledger | None,
             outputs = write_outputs(result, opts.output_dir, opts.formats) if write else []
             record(DONE, outputs, result)
     except SummarizeVideoError as exc:
-        if exc.exit_code == EXIT_USAGE:
-            raise
         partial = getattr(exc, "partial", None)
         partial = partial if isinstance(partial, Result) else None
-        if exc.path is None:
-            exc.path = str(path)
-        log.debug("%s failed", path, exc_info=True)
         with interrupts_deferred():
             outputs = []
-            if write and partial is not None:
+            if write and partial is not None:  # captions and transcript, when the LLM failed
                 try:
                     outputs = write_outputs(partial, opts.output_dir, opts.formats)
                 except SummarizeVideoError as write_error:
                     log.warning("%s", write_error.one_line())
+            if exc.exit_code == EXIT_USAGE:  # the configuration's fault, not the file's
+                raise
+            if exc.path is None:
+                exc.path = str(path)
             record(FAILED, outputs, partial, exc.one_line())
+        log.debug("%s failed", path, exc_info=True)
         return Outcome(path, result=partial, error=exc, outputs=tuple(outputs),
                        seconds=time.perf_counter() - started)
     except Exception as exc:
