@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Options", "Result", "Summarizer", "__version__", "ask", "summarize",
-           "summarize_many"]
+__all__ = ["Hit", "Options", "Result", "Summarizer", "__version__", "ask", "search",
+           "summarize", "summarize_many"]
 
 if TYPE_CHECKING:
     from .batch import summarize_many
     from .options import Options
     from .pipeline import Summarizer, ask, summarize
     from .results import Result
+    from .search_index import Hit, search
 
 _LAZY = {
     "summarize": "pipeline",
@@ -30,6 +31,9 @@ _LAZY = {
     "summarize_many": "batch",
     "Options": "options",
     "Result": "results",
+    # Not "search": importing a submodule of that name would shadow the function.
+    "search": "search_index",
+    "Hit": "search_index",
 }
 
 

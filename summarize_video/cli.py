@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +15,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .cli_options import options_from, pipeline_options
+from .cli_batch import FILES, BatchReport, EtaColumn, FilesBar, print_hits
+from .cli_options import LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .cost import format_cost_line
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
 
@@ -30,6 +32,7 @@ Examples:
   summarize-video talk.mp4 --no-llm --format json
   summarize-video talk.mp4 --dry-run
   summarize-video ask talk.mp4 "What does she say about pricing?"
+  summarize-video search "whiteboard"
 \b
 Python:
   from summarize_video import summarize
@@ -65,17 +68,21 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command("summarize", epilog=EPILOG, context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
+@batch_options
 @_common
 @click.version_option(__version__, "--version", prog_name="summarize-video")
-def summarize_command(paths: tuple[str, ...], recursive: bool, quiet: bool, verbose: bool,
-                      **values: Any) -> None:
+def summarize_command(paths: tuple[str, ...], recursive: bool, include: tuple[str, ...],
+                      exclude: tuple[str, ...], force: bool, ledger: Path | None, quiet: bool,
+                      verbose: bool, **values: Any) -> None:
     """Summarize videos: local frame captions and a local transcript, reasoned over by one LLM.
 
     PATHS are video or audio files, or folders of them. For each input, NAME.summary.md and
     NAME.summary.json are written to the output folder. The first real run downloads the
-    default models. Also: `summarize-video ask VIDEO QUESTION`.
+    default models. Files already done with the same content and settings (see --ledger) are
+    skipped. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
     """
-    _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err))
+    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger}
+    _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))
 
 
 @cli.command("ask", context_settings=CONTEXT)
@@ -96,6 +103,20 @@ def config_command(path_only: bool, **values: Any) -> None:
     from .cli_config import show_config
 
     _guarded(False, False, lambda err: show_config(values, path_only))
+
+
+@cli.command("search", context_settings=CONTEXT)
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most hits shown.")
+@LEDGER_OPTION
+def search_command(query: str, limit: int, ledger: Path | None) -> None:
+    """Search the summaries, captions and transcripts of every file summarized so far.
+
+    QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, prefix*. Prints
+    `file  mm:ss  kind  snippet` per hit, the best first.
+    """
+    _guarded(False, False, lambda err: _search(query, limit, ledger, err))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
@@ -120,11 +141,15 @@ class _Bars:
 
     def __init__(self, err: Console, enabled: bool) -> None:
         self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
                             transient=True, disable=not enabled)
         self.tasks: dict[str, Any] = {}
+        self.files = FilesBar(self.bar)  # the overall bar, across files
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage == FILES:
+            self.files.update(done, total)
+            return
         if stage not in self.tasks:
             self.tasks[stage] = self.bar.add_task(stage, total=total)
         self.bar.update(self.tasks[stage], completed=done, total=total)
@@ -136,18 +161,25 @@ class _Bars:
 
 
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
-               err: Console) -> int:
+               err: Console, batch: dict[str, Any]) -> int:
     from .batch import summarize_many
     from .pipeline import Summarizer
 
     options = options_from(values)
     failed = succeeded = 0
     bars = _Bars(err, not quiet and err.is_terminal)
-    with bars.bar:
+    report = BatchReport(err, quiet)
+    with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
         for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
-                                      write=not options.dry_run):
+                                      write=not options.dry_run, **batch):
             bars.reset()
+            bars.files.finished(outcome)
+            report.add(outcome)
+            if outcome.skipped:
+                succeeded += 1
+                report.skipped_line(outcome)
+                continue
             if outcome.error is not None:
                 failed += 1
                 err.print(f"[red]failed:[/] {escape(outcome.error.one_line())}", highlight=False)
@@ -165,6 +197,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
             if result.summary:
                 click.echo(result.summary)
                 err.print(_reasoner_line(result), highlight=False)
+    report.print()
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
@@ -186,6 +219,19 @@ def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Co
         click.echo(f"- {_stamp(moment.t)} {moment.text}")
     if not quiet:
         err.print(_reasoner_line(result), highlight=False)
+    return EXIT_OK
+
+
+def _search(query: str, limit: int, ledger: Path | None, err: Console) -> int:
+    from .ledger import Ledger, default_ledger_path
+    from .search_index import search
+
+    with Ledger(ledger or default_ledger_path(), create=False) as book:
+        hits = search(query, limit=limit, ledger=book)
+    if not hits:
+        err.print(f"no matches for {query!r} in {book.path}", highlight=False, markup=False)
+        return EXIT_OK
+    print_hits(hits, Console(soft_wrap=True))
     return EXIT_OK
 
 

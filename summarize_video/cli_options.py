@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from .cache import CACHE_ENV
 from .config import Check, resolve
+from .ledger import LEDGER_ENV, LEDGER_NAME
 from .options import (
     CAPTION_CONTEXT_MODES,
     DEFAULT_LLM_MODEL,
@@ -175,3 +176,29 @@ def _check(kind: click.ParamType, value: Any) -> None:
         kind.convert(value, None, None)
     except click.BadParameter as exc:
         raise ValueError(exc.message) from None
+
+
+LEDGER_OPTION = click.option(
+    "--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    show_default=f"env {LEDGER_ENV} or {LEDGER_NAME} in the cache folder",
+    help="The run ledger: the SQLite catalog of finished files that resume and search use.")
+
+BATCH_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--include", multiple=True, metavar="GLOB",
+                 help="Only files whose path relative to a folder given matches GLOB "
+                 "(fnmatch, or PurePath.match on its last parts: '*.mp4', 'talks/*'); "
+                 "repeatable."),
+    click.option("--exclude", multiple=True, metavar="GLOB",
+                 help="Leave out files (and sub-folders) whose relative path matches GLOB; "
+                 "repeatable."),
+    click.option("--force", is_flag=True,
+                 help="Redo files the ledger has done with the same content and settings."),
+    LEDGER_OPTION,
+]
+
+
+def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply the options of a batch run (selection, resume, ledger) to a click command."""
+    for option in reversed(BATCH_OPTIONS):
+        f = option(f)
+    return f
