@@ -186,13 +186,20 @@ def configure(stream: Any, threads: int) -> None:
     stream.codec_context.thread_count = threads
 
 
-class _Packets:
-    """Packets in decode order, each checked against the index; seeks when it pays."""
+class PacketSource:
+    """Packets in decode order, each checked against the index; seeks when it pays.
 
-    def __init__(self, open_fn: Callable[[], Any], stream_index: int, index: PacketIndex,
-                 lookup: Callable[[int | None], int], threads: int, allow_seek: bool) -> None:
+    Stays open across calls of ``decode_spans`` (a worker keeps one per file); positions only
+    move forward unless a seek is needed. ``seeks`` counts the seeks made.
+    """
+
+    def __init__(self, open_fn: Callable[[], Any], stream_index: int, index: PacketIndex, *,
+                 threads: int = 0, allow_seek: bool = True,
+                 lookup: Callable[[int | None], int] | None = None) -> None:
         self.open_fn, self.stream_index, self.index = open_fn, stream_index, index
-        self.lookup, self.threads = lookup, threads
+        self.lookup = lookup or index.lookup()
+        self.pts = index.pts.tolist()  # plain ints: the per-packet check stays cheap
+        self.threads = threads
         self.container: Any = None
         self.seekable = allow_seek
         self.seeks = 0
@@ -213,11 +220,12 @@ class _Packets:
         self.container.close()
 
     def goto(self, start: int) -> None:
-        """Position so that the next packet is ``start`` (the decoder is idle here)."""
-        if self.next_i > start:
-            self._reopen()  # never happens with ascending spans; kept for safety
-        if self.seekable and start - self.next_i >= SEEK_MIN_PACKETS:
+        """Position so that the next packet is ``start`` (the decoder must be idle)."""
+        behind = self.next_i > start
+        if self.seekable and (behind or start - self.next_i >= SEEK_MIN_PACKETS):
             self._seek(start)
+        elif behind:
+            self._reopen()
         while self.next_i < start:
             self.take(self.next_i)
 
@@ -225,9 +233,10 @@ class _Packets:
         import av
 
         try:
-            self.container.seek(int(self.index.pts[start]), stream=self.stream, backward=True)
+            self.container.seek(self.pts[start], stream=self.stream, backward=True)
             self.seeks += 1
             self.packets = self.container.demux(self.stream)
+            self.pending = None
             first = self._read()
         except (av.FFmpegError, ValueError, OSError, PlanMismatch):
             first = None
@@ -250,49 +259,43 @@ class _Packets:
 
     def take(self, i: int) -> Any:
         packet = self._read()
-        if self.lookup(packet.pts) != i:
+        if packet.pts != self.pts[i]:
             raise PlanMismatch(f"packet {i} is not where the index put it")
         self.next_i = i + 1
         return packet
 
 
-def decode_spans(open_fn: Callable[[], Any], stream_index: int, index: PacketIndex,
-                 spans: list[tuple[int, int]], kept_pts: list[int], counters: Any, *,
-                 threads: int = 0, allow_seek: bool = True,
-                 lookup: Callable[[int | None], int] | None = None) -> Iterator[Any]:
+def decode_spans(source: PacketSource, spans: list[tuple[int, int]], kept_pts: list[int],
+                 counters: Any) -> Iterator[Any]:
     """Decode the packets of each span and yield the frames whose pts is in ``kept_pts``.
 
     ``kept_pts`` is in presentation order; frames come out in that order or PlanMismatch is
     raised. ``counters.decoded`` and ``counters.seeks`` grow as packets are decoded and seeks
-    made. FFmpeg errors (damaged data) propagate unchanged.
+    made. FFmpeg errors (damaged data) propagate unchanged. The caller closes ``source``.
     """
-    lookup = lookup or index.lookup()
-    source = _Packets(open_fn, stream_index, index, lookup, threads, allow_seek)
+    index = source.index
     wanted = iter(kept_pts)
     expect = next(wanted, None)
-    try:
-        for start, end in spans:
-            seeks = source.seeks
-            source.goto(start)
-            counters.seeks += source.seeks - seeks
-            codec = source.stream.codec_context
-            state = _SpanState(index, start)
-            for i in range(start, end + 1):
-                packet = source.take(i)
-                counters.decoded += 1
-                for frame in codec.decode(packet):
-                    if state.check(frame, expect):
-                        yield frame
-                        expect = next(wanted, None)
-            for frame in codec.decode(_drain_packet(index.time_base)):
+    for start, end in spans:
+        seeks = source.seeks
+        source.goto(start)
+        counters.seeks += source.seeks - seeks
+        codec = source.stream.codec_context
+        state = _SpanState(index, start)
+        for i in range(start, end + 1):
+            packet = source.take(i)
+            counters.decoded += 1
+            for frame in codec.decode(packet):
                 if state.check(frame, expect):
                     yield frame
                     expect = next(wanted, None)
-            codec.flush_buffers()
-        if expect is not None:
-            raise PlanMismatch(f"frame at pts {expect} never came out of the decoder")
-    finally:
-        source.close()
+        for frame in codec.decode(_drain_packet(index.time_base)):
+            if state.check(frame, expect):
+                yield frame
+                expect = next(wanted, None)
+        codec.flush_buffers()
+    if expect is not None:
+        raise PlanMismatch(f"frame at pts {expect} never came out of the decoder")
 
 
 def _drain_packet(time_base: Fraction) -> Any:

@@ -24,6 +24,7 @@ from PIL import Image
 from .decoding import (
     EPS,
     DecodeFailed,
+    PacketSource,
     PlanMismatch,
     configure,
     decode_spans,
@@ -215,10 +216,13 @@ class _Run:
                 yield from self._parallel(index, chunks, workers)
                 return
         stats.mode = "plan"
-        for frame in decode_spans(self._open, self.stream_index, index, plan.spans, kept_pts,
-                                  stats):
-            self.last_t = frame.time
-            yield self.emit(float(frame.time) - self.origin, self.convert(frame))
+        source = PacketSource(self._open, self.stream_index, index)
+        try:
+            for frame in decode_spans(source, plan.spans, kept_pts, stats):
+                self.last_t = frame.time
+                yield self.emit(float(frame.time) - self.origin, self.convert(frame))
+        finally:
+            source.close()
 
     def _frame_bytes(self) -> int:
         w, h = self.size

@@ -32,6 +32,7 @@ from PIL import Image
 from .decoding import (
     DecodeFailed,
     PacketIndex,
+    PacketSource,
     Plan,
     PlanMismatch,
     decode_spans,
@@ -94,6 +95,7 @@ def run_chunks(args: tuple[Any, ...], index: PacketIndex, chunks: list[Chunk], w
     """
     origin = args[2]
     workers = min(workers, len(chunks))
+    stats.workers = workers
     threads = max(1, _cores() // workers)
     init = (*args, threads, index.pts, index.key, index.discard, index.time_base)
     pool = _Pool(workers, init, chunks)
@@ -237,20 +239,30 @@ def _init(path: str, stream_index: int, origin: float, sar: Fraction, rotation: 
           discard: np.ndarray, time_base: Fraction) -> None:
     index = PacketIndex(pts, key, discard, time_base)
     _state.update(path=path, stream_index=stream_index, sar=sar, rotation=rotation,
-                  max_side=max_side, threads=threads, index=index, lookup=index.lookup())
+                  max_side=max_side, threads=threads, index=index, lookup=index.lookup(),
+                  source=None)
+
+
+def _source() -> PacketSource:
+    """This worker's open file: kept across chunks, which come in ascending order."""
+    from .probe import open_container
+
+    s = _state
+    if s["source"] is None:
+        path = s["path"]
+        s["source"] = PacketSource(lambda: open_container(path, stage="sample"),
+                                   s["stream_index"], s["index"], threads=s["threads"],
+                                   lookup=s["lookup"])
+    return s["source"]
 
 
 def _work(spans: list[tuple[int, int]], kept_pts: list[int]) -> _Result:
     import av
 
-    from .probe import open_container
-
     s = _state
     result = _Result()
     try:
-        for frame in decode_spans(lambda: open_container(s["path"], stage="sample"),
-                                  s["stream_index"], s["index"], spans, kept_pts, result,
-                                  threads=s["threads"], lookup=s["lookup"]):
+        for frame in decode_spans(_source(), spans, kept_pts, result):
             image = to_image(frame, s["sar"], s["rotation"], s["max_side"])
             result.frames.append((float(frame.time), image.size, image.tobytes()))
     except PlanMismatch as exc:
@@ -259,4 +271,7 @@ def _work(spans: list[tuple[int, int]], kept_pts: list[int]) -> _Result:
         result.status, result.message = "error", str(exc) or type(exc).__name__
     except Exception as exc:  # never leave the parent waiting: report and let it fall back
         result.status, result.message = "mismatch", f"{type(exc).__name__}: {exc}"
+    if result.status != "ok" and s["source"] is not None:
+        s["source"].close()  # the decoder may be mid-span: start clean next time
+        s["source"] = None
     return result
