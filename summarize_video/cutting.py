@@ -1,0 +1,108 @@
+"""Long audio in bounded pieces for whisper, cut where it is silent.
+
+whisper computes the log-mel spectrogram of its whole input at once (an hour of audio: about
+1 GiB), so long recordings are transcribed piece by piece. ``pieces`` takes the consecutive
+chunks ``audio.iter_audio`` decodes and moves each cut into a silence near the chunk's end:
+the audio after that silence is carried over into the next piece, so no word is split. The
+carry is bounded: without a silence near the end, the cut goes to the quietest frame there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .audio import AudioClip
+from .silence import FRAME_SECONDS, frame_levels, speech_regions
+
+# Pieces whisper sees: 1 minute (log-mel of about 10 MiB, the same as a 1-minute video's).
+DEFAULT_PIECE_S = 60.0
+# At most this much audio (s), and at most half a chunk, is carried into the next piece.
+MAX_CARRY_S = 30.0
+# A silence to cut in: a stretch outside the speech regions at least this long (s) ...
+CUT_MIN_GAP = 0.4
+# ... cut in its middle, but at most this far (s) before the sound after it resumes.
+CUT_GUARD = 1.0
+
+
+def cut_point(samples: np.ndarray, sample_rate: int, *, window: float,
+              min_gap: float = CUT_MIN_GAP, guard: float = CUT_GUARD) -> float:
+    """Seconds from the start of ``samples`` where to cut them without splitting a sound.
+
+    The cut lies in the last silence (a stretch between ``speech_regions``, or before the first
+    or after the last, at least ``min_gap`` long) that reaches into the last ``window`` seconds:
+    at its middle, or ``guard`` seconds before its end when it is longer than twice that, never
+    before the window. Without such a silence: the middle of the quietest frame of the window.
+    """
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    duration = x.size / sample_rate
+    lo = max(0.0, duration - window)
+    regions = speech_regions(x, sample_rate)
+    edges = [0.0, *(t for region in regions for t in region), duration]
+    for a, b in reversed(list(zip(edges[0::2], edges[1::2], strict=True))):
+        if b <= lo:
+            break
+        if b - a >= min_gap:
+            return max((a + b) / 2, b - guard, lo)
+    first = round(lo * sample_rate)
+    size = max(1, round(FRAME_SECONDS * sample_rate))
+    whole = (x.size - first) // size  # whole frames only: not the ragged end
+    if whole == 0:
+        return duration
+    quietest = int(np.argmin(frame_levels(x[first:first + whole * size], sample_rate)))
+    return (first + quietest * size + size / 2) / sample_rate
+
+
+def split_clip(clip: AudioClip, chunk_s: float) -> Iterator[AudioClip]:
+    """``clip`` as consecutive clips of ``chunk_s`` seconds: views of its samples, no copy."""
+    size = max(1, round(chunk_s * clip.sample_rate))
+    for start in range(0, clip.samples.size, size):
+        yield AudioClip(clip.samples[start:start + size], clip.sample_rate,
+                        clip.offset + start / clip.sample_rate)
+
+
+def pieces(chunks: Iterable[AudioClip], *, max_carry: float = MAX_CARRY_S
+           ) -> Iterator[AudioClip]:
+    """The audio of consecutive ``chunks`` again, with the cuts moved into silences.
+
+    Every chunk but the last is cut at ``cut_point`` within its last ``max_carry`` seconds (at
+    most half the chunk); what follows the cut goes in front of the next chunk. The last piece
+    runs to the end of the last chunk, so a single chunk comes out unchanged (the same array).
+    A chunk that does not follow the previous one on the timeline is not joined to it: the
+    carry then goes out as a piece of its own. Empty chunks are skipped.
+    """
+    it = (c for c in chunks if not c.is_empty)
+    current = next(it, None)
+    carry: AudioClip | None = None
+    while current is not None:
+        following = next(it, None)  # decoded ahead: the last chunk is not cut
+        window = min(max_carry, current.duration / 2)
+        if carry is not None and not _follows(carry, current):
+            yield carry
+            carry = None
+        block = current if carry is None else _join(carry, current)
+        carry = current = None
+        if following is None:
+            yield block
+            return
+        rate = block.sample_rate
+        cut = min(block.samples.size, round(cut_point(block.samples, rate, window=window) * rate))
+        if cut < block.samples.size:  # a copy: the block's array is not kept alive by it
+            carry = AudioClip(block.samples[cut:].copy(), rate, block.offset + cut / rate)
+        if cut > 0:
+            yield AudioClip(block.samples[:cut], rate, block.offset)
+        del block
+        current = following
+
+
+def _follows(before: AudioClip, after: AudioClip) -> bool:
+    """Whether ``after`` starts where ``before`` ends (within a sample), at the same rate."""
+    end = before.offset + before.duration
+    return (before.sample_rate == after.sample_rate
+            and abs(after.offset - end) <= 1.0 / before.sample_rate)
+
+
+def _join(before: AudioClip, after: AudioClip) -> AudioClip:
+    samples = np.concatenate([before.samples, after.samples])
+    return AudioClip(samples, before.sample_rate, before.offset)
