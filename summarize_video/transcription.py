@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .audio import AudioClip
+from .cutting import DEFAULT_PIECE_S, MAX_CARRY_S, pieces, split_clip
 from .errors import ConfigError, ModelLoadError, TranscribeError
 from .guards import filter_segments
 from .options import (
@@ -74,7 +76,11 @@ class Transcript:
 
 
 class Transcriber(Protocol):
-    """Turns an ``AudioClip`` into a ``Transcript`` whose times are on the video's timeline."""
+    """Turns an ``AudioClip`` into a ``Transcript`` whose times are on the video's timeline.
+
+    A backend may also offer ``transcribe_stream(chunks: Iterable[AudioClip]) -> Transcript``
+    and a ``chunk_s`` attribute: the pipeline then feeds it the audio piece by piece.
+    """
 
     @property
     def model_id(self) -> str: ...
@@ -110,6 +116,7 @@ class WhisperTranscriber:
         no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
+        chunk_s: float = DEFAULT_PIECE_S,
     ) -> None:
         if temperature < 0 or temperature_increment < 0:
             raise ConfigError(
@@ -124,6 +131,9 @@ class WhisperTranscriber:
             raise ConfigError("compression ratio threshold must be positive, got "
                               f"{compression_ratio_threshold}", stage="options",
                               hint="whisper's default is 2.4")
+        if not chunk_s > 0:
+            raise ConfigError(f"the audio chunk length must be positive, got {chunk_s}",
+                              stage="options", hint=f"the default is {DEFAULT_PIECE_S:g} s")
         self._model_arg = os.fspath(model) if model is not None else None
         self._device_arg = device
         self._language_arg = language or None
@@ -134,6 +144,8 @@ class WhisperTranscriber:
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
+        # Seconds of audio per piece whisper sees (``transcribe_stream``): bounds its memory.
+        self.chunk_s = chunk_s
         self._device: str | None = None
         self._model_id: str | None = None
         self._language: str | None = None
@@ -210,6 +222,33 @@ class WhisperTranscriber:
     def transcribe(self, audio: AudioClip) -> Transcript:
         """Transcribe ``audio``; segment times are on the clip's timeline plus its offset.
 
+        A clip longer than ``chunk_s`` goes through ``transcribe_stream`` in pieces of that
+        length (views of its samples), so whisper's memory does not grow with the clip; a
+        shorter one is one piece (see ``_transcribe_piece``).
+        """
+        return self.transcribe_stream(split_clip(audio, self.chunk_s))
+
+    def transcribe_stream(self, chunks: Iterable[AudioClip]) -> Transcript:
+        """Transcribe consecutive ``chunks`` (``iter_audio``'s) piece by piece, in order.
+
+        The cuts are moved into silences (``cutting.pieces``: the audio after the last silence
+        of a chunk is carried into the next); a single chunk is transcribed exactly as
+        ``transcribe`` would. Unless a language was given, the one whisper detects on the first
+        piece with speech is passed to the later pieces. The flags say ``no-speech`` only when
+        no piece had sound, ``music-or-noise`` when some had but none gave a segment.
+        """
+        parts: list[Transcript] = []
+        language: str | None = None
+        for piece in pieces(chunks, max_carry=MAX_CARRY_S):
+            part = self._transcribe_piece(piece, language)
+            parts.append(part)
+            if language is None and part.segments:
+                language = part.language
+        return _merge(parts)
+
+    def _transcribe_piece(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        """One piece, gated and transcribed whole; ``language`` unless the user gave one.
+
         With the silence gate on, only the regions ``speech_regions`` finds are sent to whisper
         (joined with ``REGION_GAP`` s of silence; times are mapped back exactly), and a clip
         without any returns a transcript flagged ``no-speech`` without loading the model.
@@ -236,7 +275,7 @@ class WhisperTranscriber:
             log.info("silence gate: %d region(s), %.1f of %.1f s sent to whisper",
                      len(regions), sum(e - s for s, e in spliced.regions), duration)
         self.load()
-        result = self._run_whisper(samples)
+        result = self._run_whisper(samples, self._language or language)
         spoken = [raw for raw in result.get("segments") or () if str(raw.get("text", "")).strip()]
         kept, dropped = filter_segments(
             spoken, no_speech_threshold=self.no_speech_threshold,
@@ -258,7 +297,7 @@ class WhisperTranscriber:
         flags: tuple[str, ...] = ()
         if not segments:
             flags = (FLAG_MUSIC_OR_NOISE,) if regions else (FLAG_NO_SPEECH,)
-        language = result.get("language") or self._language
+        language = result.get("language") or self._language or language
         detected = self._language is None and bool(getattr(self._model, "is_multilingual", True))
         log.info("transcribed %.1f s of audio: %d segments (%d dropped by the guards), "
                  "language %s%s", duration, len(segments), dropped, language,
@@ -266,13 +305,13 @@ class WhisperTranscriber:
         return Transcript(segments=tuple(segments), language=language, dropped=dropped,
                           flags=flags, language_detected=detected)
 
-    def _run_whisper(self, samples: np.ndarray) -> dict[str, Any]:
+    def _run_whisper(self, samples: np.ndarray, language: str | None) -> dict[str, Any]:
         duration = samples.size / 16000
         started = time.perf_counter()
         try:
             result = self._model.transcribe(
                 samples,
-                language=self._language,
+                language=language,
                 fp16=self.device.startswith("cuda"),
                 condition_on_previous_text=False,
                 temperature=temperature_schedule(self.temperature, self.temperature_increment),
@@ -289,6 +328,26 @@ class WhisperTranscriber:
         log.info("whisper ran on %.1f s of audio in %.1f s", duration,
                  time.perf_counter() - started)
         return result
+
+
+def _merge(parts: list[Transcript]) -> Transcript:
+    """The transcripts of consecutive pieces as one (one piece: the same transcript)."""
+    segments = tuple(s for part in parts for s in part.segments)
+    flags: tuple[str, ...] = ()
+    if not segments:
+        if any(FLAG_MUSIC_OR_NOISE in part.flags for part in parts):
+            flags = (FLAG_MUSIC_OR_NOISE,)
+        elif any(part.flags for part in parts):
+            flags = (FLAG_NO_SPEECH,)
+    languages = [part.language for part in parts if part.segments] or [
+        part.language for part in parts]
+    return Transcript(
+        segments=segments,
+        language=next((lang for lang in languages if lang), None),
+        dropped=sum(part.dropped for part in parts),
+        flags=flags,
+        language_detected=any(part.language_detected for part in parts),
+    )
 
 
 def _normalise_language(language: str | None) -> str | None:
