@@ -24,6 +24,8 @@ MAX_CARRY_S = 30.0
 CUT_MIN_GAP = 0.4
 # ... cut in its middle, but at most this far (s) before the sound after it resumes.
 CUT_GUARD = 1.0
+# Without such a silence: the middle of the quietest run of this many 30 ms frames.
+QUIET_FRAMES = 7
 
 
 def cut_point(samples: np.ndarray, sample_rate: int, *, window: float,
@@ -33,7 +35,8 @@ def cut_point(samples: np.ndarray, sample_rate: int, *, window: float,
     The cut lies in the last silence (a stretch between ``speech_regions``, or before the first
     or after the last, at least ``min_gap`` long) that reaches into the last ``window`` seconds:
     at its middle, or ``guard`` seconds before its end when it is longer than twice that, never
-    before the window. Without such a silence: the middle of the quietest frame of the window.
+    before the window. Without such a silence: the middle of the quietest ``QUIET_FRAMES``
+    frames of the window (a pause between words rather than a stop consonant's closure).
     """
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     duration = x.size / sample_rate
@@ -47,11 +50,14 @@ def cut_point(samples: np.ndarray, sample_rate: int, *, window: float,
             return max((a + b) / 2, b - guard, lo)
     first = round(lo * sample_rate)
     size = max(1, round(FRAME_SECONDS * sample_rate))
-    whole = (x.size - first) // size  # whole frames only: not the ragged end
-    if whole == 0:
+    levels = frame_levels(x[first:first + (x.size - first) // size * size], sample_rate)
+    span = min(QUIET_FRAMES, levels.size)
+    if span == 0:
         return duration
-    quietest = int(np.argmin(frame_levels(x[first:first + whole * size], sample_rate)))
-    return (first + quietest * size + size / 2) / sample_rate
+    # Energy averaged over ``span`` frames: a pause between words, not a stop consonant.
+    energy = np.convolve(10.0 ** (levels / 10.0), np.ones(span), mode="valid")
+    quietest = int(np.argmin(energy))
+    return (first + quietest * size + span * size / 2) / sample_rate
 
 
 def split_clip(clip: AudioClip, chunk_s: float) -> Iterator[AudioClip]:

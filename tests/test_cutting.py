@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
-from summarize_video.audio import AudioClip
+from summarize_video.audio import AudioClip, iter_audio
 from summarize_video.cutting import cut_point, pieces, split_clip
 from summarize_video.silence import FRAME_SECONDS
+from tests.conftest import media_file
 from tests.test_silence import RATE, signal
 
 # 1.5 s bursts every 3 s, from 0.5 s: silences 2.0-3.5, 5.0-6.5, ...
@@ -33,12 +37,13 @@ def test_cut_point_is_in_the_last_silence_of_the_window() -> None:
     assert cut_point(x, RATE, window=2.0) >= 7.0
 
 
-def test_cut_point_without_silence_takes_the_quietest_frame() -> None:
+def test_cut_point_without_silence_takes_a_pause_not_a_click() -> None:
     t = np.arange(8 * RATE) / RATE
     x = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
-    x[round(6.0 * RATE):round(6.09 * RATE)] *= 0.05  # a 90 ms dip, no silence
-    assert cut_point(x, RATE, window=4.0) == pytest.approx(6.045, abs=FRAME_SECONDS)
-    # Not reachable: still inside the window.
+    x[round(5.0 * RATE):round(5.06 * RATE)] *= 0.01  # 60 ms, deep: a stop consonant
+    x[round(6.5 * RATE):round(6.71 * RATE)] *= 0.1  # 210 ms, shallower: a pause
+    assert 6.5 <= cut_point(x, RATE, window=4.0) <= 6.71
+    # Out of reach: still inside the window.
     assert 6.5 <= cut_point(x, RATE, window=1.5) <= 8.0
 
 
@@ -91,3 +96,32 @@ def test_split_clip_gives_views_with_offsets() -> None:
     assert [p.duration for p in parts] == [4.0, 4.0, 2.0]
     assert [p.offset for p in parts] == [3.0, 7.0, 11.0]
     assert all(np.shares_memory(p.samples, clip.samples) for p in parts)
+
+
+def word_times(rel: str) -> list[tuple[float, float]]:
+    text = media_file(rel).read_text(encoding="utf-8")
+    if rel.endswith(".json"):
+        return [(w["start"], w["end"]) for line in json.loads(text) for w in line["words"]]
+    stamps = re.findall(r"(\d+):(\d+):(\d+),(\d+) --> (\d+):(\d+):(\d+),(\d+)", text)
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+               for row in stamps for h, m, s, ms in (row[:4], row[4:])]
+    return list(zip(seconds[0::2], seconds[1::2], strict=True))
+
+
+@pytest.mark.media
+@pytest.mark.parametrize(("audio", "words"), [
+    ("speech_video/audiobook_static_image_videogrep_manifesto.mp4",
+     "transcripts_and_groundtruth/audiobook_static_image_videogrep_manifesto.words.json"),
+    # Nearly continuous speech (57.6 of 60 s pass the gate): the quiet-run fallback cuts.
+    ("speech_audio/drama_60s_mono16k_whisperx_sample01.wav",
+     "transcripts_and_groundtruth/drama_whisperx_sample01.whisperx_output.word.srt"),
+])
+@pytest.mark.parametrize("chunk_s", [10.0, 20.0])
+def test_real_speech_is_cut_between_words(audio: str, words: str, chunk_s: float) -> None:
+    spoken = word_times(words)
+    assert len(spoken) > 150
+    out = list(pieces(iter_audio(media_file(audio), chunk_s=chunk_s), max_carry=chunk_s / 2))
+    assert len(out) >= 3
+    for piece in out[:-1]:
+        cut = piece.offset + piece.duration
+        assert not any(a < cut < b for a, b in spoken), cut
