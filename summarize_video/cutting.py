@@ -4,7 +4,9 @@ whisper computes the log-mel spectrogram of its whole input at once (an hour of 
 1 GiB), so long recordings are transcribed piece by piece. ``pieces`` takes the consecutive
 chunks ``audio.iter_audio`` decodes and moves each cut into a silence near the chunk's end:
 the audio after that silence is carried over into the next piece, so no word is split. The
-carry is bounded: without a silence near the end, the cut goes to the quietest frame there.
+carry is bounded: without a silence near the end, the cut goes to the quietest stretch there.
+``SpeechBatch`` joins the gated speech of consecutive pieces into whisper runs of about the
+same length of speech.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from .audio import AudioClip
-from .silence import FRAME_SECONDS, frame_levels, speech_regions
+from .silence import FRAME_SECONDS, Splice, frame_levels, speech_regions
 
-# Pieces whisper sees: 1 minute (log-mel of about 10 MiB, the same as a 1-minute video's).
+# Seconds of audio decoded at a time, and of gated speech per whisper run: whisper's log-mel
+# of 60 s (+30 s of padding) peaks at about 40 MiB, like a 1-minute video's.
 DEFAULT_PIECE_S = 60.0
 # At most this much audio (s), and at most half a chunk, is carried into the next piece.
 MAX_CARRY_S = 30.0
@@ -112,3 +115,60 @@ def _follows(before: AudioClip, after: AudioClip) -> bool:
 def _join(before: AudioClip, after: AudioClip) -> AudioClip:
     samples = np.concatenate([before.samples, after.samples])
     return AudioClip(samples, before.sample_rate, before.offset)
+
+
+class SpeechBatch:
+    """The gated speech of consecutive pieces, joined for one whisper run.
+
+    Each piece's speech regions come joined already (``silence.splice``); the pieces are joined
+    the same way, with ``gap`` seconds of zeros, and one ``Splice`` maps times in the joined
+    audio back to seconds from the first piece's start (``offset`` on the timeline). whisper
+    then sees about ``chunk_s`` of speech per run however sparse the speech is: fewer runs,
+    fewer half-empty 30 s windows.
+    """
+
+    def __init__(self, sample_rate: int, gap: float) -> None:
+        self.rate = sample_rate
+        self._gap = np.zeros(round(gap * sample_rate), dtype=np.float32)
+        self._clear()
+
+    def _clear(self) -> None:
+        self.offset = 0.0
+        self.heard = 0.0  # seconds of the pieces the speech was taken from
+        self.count = 0  # pieces
+        self._arrays: list[np.ndarray] = []
+        self._regions: list[tuple[float, float]] = []
+        self._starts: list[float] = []
+        self._size = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._arrays)
+
+    def fits(self, samples: np.ndarray, seconds: float) -> bool:
+        """Whether ``samples`` join without making the batch longer than ``seconds``."""
+        return not self._arrays or self._size + self._gap.size + samples.size <= (
+            seconds * self.rate)
+
+    def add(self, samples: np.ndarray, spliced: Splice, offset: float, duration: float) -> None:
+        """A piece's joined speech, its time map, where it starts and how long it is."""
+        if not self._arrays:
+            self.offset = offset
+        else:
+            self._arrays.append(self._gap)
+            self._size += self._gap.size
+        shift, position = offset - self.offset, self._size / self.rate
+        self._regions += [(a + shift, b + shift) for a, b in spliced.regions]
+        self._starts += [s + position for s in spliced.joined_starts]
+        # A view would keep the piece's whole chunk alive: copy it.
+        self._arrays.append(samples if samples.base is None else samples.copy())
+        self._size += samples.size
+        self.heard += duration
+        self.count += 1
+
+    def take(self) -> tuple[np.ndarray, Splice, float]:
+        """The joined samples, their time map and the offset; the batch is empty after."""
+        arrays = self._arrays
+        samples = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        taken = samples, Splice(tuple(self._regions), tuple(self._starts)), self.offset
+        self._clear()
+        return taken

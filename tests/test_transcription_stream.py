@@ -10,13 +10,17 @@ import av
 import numpy as np
 import pytest
 
+from summarize_video import transcription
 from summarize_video.audio import AudioClip, iter_audio, load_audio
+from summarize_video.cutting import pieces
 from summarize_video.errors import ConfigError
 from summarize_video.options import Options
+from summarize_video.silence import speech_regions, splice
 from summarize_video.stages import run_transcript, transcript_params
 from summarize_video.transcription import (
     FLAG_MUSIC_OR_NOISE,
     FLAG_NO_SPEECH,
+    REGION_GAP,
     Segment,
     Transcript,
     WhisperTranscriber,
@@ -56,32 +60,46 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
 
 
 class Spy:
-    """Records the pieces a transcriber sees."""
+    """Records the pieces ``transcribe_stream`` cuts, and the audio whisper is given."""
 
-    def __init__(self, transcriber: WhisperTranscriber) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, transcriber: WhisperTranscriber) -> None:
         self.pieces: list[AudioClip] = []
-        inner = transcriber._transcribe_piece
+        self.runs: list[np.ndarray] = []
+        self.runs_results: list[dict[str, Any]] = []
 
-        def record(audio: AudioClip, language: str | None = None) -> Transcript:
-            self.pieces.append(audio)
-            return inner(audio, language)
+        def cut(chunks: Any, **kwargs: Any) -> Any:
+            for piece in pieces(chunks, **kwargs):
+                self.pieces.append(piece)
+                yield piece
 
-        transcriber._transcribe_piece = record  # type: ignore[method-assign]
+        monkeypatch.setattr(transcription, "pieces", cut)
+        transcriber.load()
+        model = transcriber._model
+        run = model.transcribe
+
+        def whisper_run(audio: np.ndarray, **kwargs: Any) -> Any:
+            self.runs.append(audio)
+            self.runs_results.append(run(audio, **kwargs))
+            return self.runs_results[-1]
+
+        monkeypatch.setattr(model, "transcribe", whisper_run)
 
 
 def inside_a_burst(t: float) -> bool:
     return any(a - PAD <= t <= b + PAD for a, b in BURSTS)
 
 
-def test_chunked_against_whole_on_tone_bursts(tiny_model: Path, tmp_path: Path) -> None:
+def test_chunked_against_whole_on_tone_bursts(tiny_model: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_wav(tmp_path / "bursts.wav", signal(20.0, BURSTS))
     whole = whisper(tiny_model, chunk_s=1000.0).transcribe(load_audio(path))
     chunked_transcriber = whisper(tiny_model, chunk_s=6.0)
-    spy = Spy(chunked_transcriber)
+    spy = Spy(monkeypatch, chunked_transcriber)
     chunked = chunked_transcriber.transcribe_stream(iter_audio(path, chunk_s=6.0))
     assert len(spy.pieces) == 4
     for piece in spy.pieces[:-1]:  # every cut in a silence between bursts
         assert in_silence(piece.offset + piece.duration, BURSTS)
+    assert len(spy.runs) == 4 and all(run.size <= 6.0 * RATE for run in spy.runs)
     assert chunked.language == whole.language and chunked.language_detected
     assert whole.segments and chunked.segments and chunked.flags == whole.flags == ()
     starts = [s.start for s in chunked.segments]
@@ -92,13 +110,27 @@ def test_chunked_against_whole_on_tone_bursts(tiny_model: Path, tmp_path: Path) 
     assert chunked_transcriber.transcribe(load_audio(path)) == chunked
 
 
-def test_a_cut_inside_continuous_sound_still_transcribes(tiny_model: Path) -> None:
+def test_sparse_speech_of_several_pieces_goes_to_whisper_together(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bursts = [(2.0 + 5 * i, 3.0 + 5 * i) for i in range(8)]  # 1 s of sound every 5 s
+    transcriber = whisper(tiny_model, chunk_s=6.0)
+    spy = Spy(monkeypatch, transcriber)
+    transcript = transcriber.transcribe(AudioClip(signal(40.0, bursts), RATE, 100.0))
+    assert len(spy.pieces) == 7 and len(spy.runs) == 3  # 1.6-3.7 s of speech each
+    assert all(run.size <= 6.0 * RATE for run in spy.runs)
+    assert len(transcript.segments) >= 3
+    for s in transcript.segments:  # mapped back through the joined pieces, on the timeline
+        assert any(a - PAD <= s.start - 100 <= s.end - 100 <= b + PAD for a, b in bursts), s
+
+
+def test_a_cut_inside_continuous_sound_still_transcribes(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     t = np.arange(14 * RATE) / RATE
     tone = AudioClip((0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), RATE, 5.0)
     transcriber = whisper(tiny_model, chunk_s=6.0)
-    spy = Spy(transcriber)
+    spy = Spy(monkeypatch, transcriber)
     transcript = transcriber.transcribe(tone)
-    assert len(spy.pieces) == 3
+    assert len(spy.pieces) == len(spy.runs) == 3
     assert transcript.segments and transcript.flags == ()
     for piece in spy.pieces:  # every piece has its text, on the timeline
         assert any(piece.offset - 1e-3 <= s.start <= piece.offset + piece.duration
@@ -106,16 +138,26 @@ def test_a_cut_inside_continuous_sound_still_transcribes(tiny_model: Path) -> No
     assert all(5.0 <= s.start <= s.end <= 19.0 + 1e-3 for s in transcript.segments)
 
 
-def test_audio_shorter_than_a_chunk_is_transcribed_as_before(tiny_model: Path,
-                                                             tmp_path: Path) -> None:
+def test_audio_shorter_than_a_chunk_is_transcribed_as_before(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_wav(tmp_path / "short.wav", signal(12.0, BURSTS[:3]))
     transcriber = whisper(tiny_model)
-    before = transcriber._transcribe_piece(load_audio(path))  # the former transcribe()
+    spy = Spy(monkeypatch, transcriber)
     timings: dict[str, float] = {}
     streamed = run_transcript(path, transcriber, lambda *a: None, timings)
-    assert streamed == before == transcriber.transcribe(load_audio(path))
-    assert before.segments
     assert set(timings) == {"audio", "transcribe"} and min(timings.values()) >= 0
+    clip = load_audio(path)
+    assert transcriber.transcribe(clip) == streamed
+    # As before streaming: one whisper run on the clip's regions joined, times mapped back.
+    joined, spliced = splice(clip.samples, RATE, speech_regions(clip.samples, RATE),
+                             gap=REGION_GAP)
+    assert len(spy.runs) == 2 and all(np.array_equal(run, joined) for run in spy.runs)
+    result = spy.runs_results[0]
+    assert result["segments"] and streamed.language == result["language"]
+    assert [(s.start, s.end, s.text) for s in streamed.segments] == [
+        (round(spliced.to_original(r["start"]) + clip.offset, 3),
+         round(spliced.to_original(r["end"], is_end=True) + clip.offset, 3), r["text"].strip())
+        for r in result["segments"]]
 
 
 class RecordingModel(FakeModel):
@@ -129,14 +171,15 @@ class RecordingModel(FakeModel):
 
 
 @pytest.mark.parametrize(("given", "sent"), [(None, [None, "de", "de"]), ("en", ["en"] * 3)])
-def test_detected_language_is_passed_to_later_pieces(given: str | None,
-                                                     sent: list[str | None]) -> None:
+def test_detected_language_is_passed_to_later_runs(given: str | None,
+                                                   sent: list[str | None]) -> None:
     transcriber = WhisperTranscriber(model="base", device="cpu", language=given, chunk_s=6.0)
     transcriber._model = model = RecordingModel()
     transcriber._language = given
-    silence_first = signal(24.0, [(7.0, 8.0), (10.0, 11.0), (15.0, 16.0), (20.0, 21.0)])
+    silence_first = signal(24.0, [(7.0, 9.0), (11.0, 12.0), (15.0, 17.0), (20.0, 22.0)])
     transcript = transcriber.transcribe(AudioClip(silence_first, RATE))
-    # Pieces 0-5 s (silent: whisper not run), 5-11.65, 11.65-17.15, 17.15-24 s.
+    # Pieces 0-5 s (silent: whisper not run), 5-10, 10-17.65 and 17.65-24 s with 2.6, 4.7
+    # and 2.6 s of joined speech: no two fit in one 6 s run.
     assert model.languages == sent
     assert transcript.language == (given or "de")
     assert transcript.language_detected is (given is None)
