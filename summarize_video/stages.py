@@ -10,7 +10,7 @@ import base64
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,8 @@ def transcript_params(o: Options, transcriber: Transcriber) -> dict[str, Any]:
         "temperature": [o.temperature, o.temperature_increment],
         "guards": [o.silence_gate, o.no_speech_threshold, o.logprob_threshold,
                    o.compression_ratio_threshold],
+        # Audio longer than this is transcribed in pieces (cut in silences).
+        "chunk_s": getattr(transcriber, "chunk_s", None),
     }
     return params
 
@@ -183,14 +185,38 @@ def transcript_from_json(value: dict[str, Any]) -> Transcript:
 
 def run_transcript(path: str | Path, transcriber: Transcriber, progress: ProgressCallback,
                    timings: dict[str, float]) -> Transcript:
-    from .audio import load_audio
+    """Decode and transcribe the audio of ``path``: in bounded pieces when the transcriber
+    has ``transcribe_stream`` (decoding then runs between them, its time counted apart)."""
+    from .audio import DEFAULT_CHUNK_S, iter_audio, load_audio
 
-    t0 = time.perf_counter()
     progress("transcribe", 0, 1)
-    audio = load_audio(path)
-    timings["audio"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    transcript = transcriber.transcribe(audio)
-    timings["transcribe"] = time.perf_counter() - t0
+    stream = getattr(transcriber, "transcribe_stream", None)
+    if stream is None:
+        audio = load_audio(path)
+        timings["audio"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        transcript = transcriber.transcribe(audio)
+        timings["transcribe"] = time.perf_counter() - t0
+    else:
+        decoding = [0.0]
+        chunk_s = getattr(transcriber, "chunk_s", None) or DEFAULT_CHUNK_S
+        transcript = stream(_timed(iter_audio(path, chunk_s=chunk_s), decoding))
+        timings["audio"] = decoding[0]
+        timings["transcribe"] = time.perf_counter() - t0 - decoding[0]
     progress("transcribe", 1, 1)
     return transcript
+
+
+def _timed(items: Iterable[Any], seconds: list[float]) -> Iterator[Any]:
+    """``items`` as they come, the time spent producing them added to ``seconds[0]``."""
+    it = iter(items)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            seconds[0] += time.perf_counter() - t0
+        yield item

@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .audio import AudioClip
+from .audio import WHISPER_SAMPLE_RATE, AudioClip
+from .cutting import DEFAULT_PIECE_S, MAX_CARRY_S, SpeechBatch, pieces, split_clip
 from .errors import ConfigError, ModelLoadError, TranscribeError
 from .guards import filter_segments
 from .options import (
@@ -30,7 +32,7 @@ from .options import (
     DEFAULT_WHISPER_MODEL_CPU,
     DEFAULT_WHISPER_MODEL_CUDA,
 )
-from .silence import speech_regions, splice
+from .silence import Splice, speech_regions, splice
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,11 @@ class Transcript:
 
 
 class Transcriber(Protocol):
-    """Turns an ``AudioClip`` into a ``Transcript`` whose times are on the video's timeline."""
+    """Turns an ``AudioClip`` into a ``Transcript`` whose times are on the video's timeline.
+
+    A backend may also offer ``transcribe_stream(chunks: Iterable[AudioClip]) -> Transcript``
+    and a ``chunk_s`` attribute: the pipeline then feeds it the audio piece by piece.
+    """
 
     @property
     def model_id(self) -> str: ...
@@ -110,6 +116,7 @@ class WhisperTranscriber:
         no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
+        chunk_s: float = DEFAULT_PIECE_S,
     ) -> None:
         if temperature < 0 or temperature_increment < 0:
             raise ConfigError(
@@ -124,6 +131,9 @@ class WhisperTranscriber:
             raise ConfigError("compression ratio threshold must be positive, got "
                               f"{compression_ratio_threshold}", stage="options",
                               hint="whisper's default is 2.4")
+        if not chunk_s > 0:
+            raise ConfigError(f"the audio chunk length must be positive, got {chunk_s}",
+                              stage="options", hint=f"the default is {DEFAULT_PIECE_S:g} s")
         self._model_arg = os.fspath(model) if model is not None else None
         self._device_arg = device
         self._language_arg = language or None
@@ -134,6 +144,8 @@ class WhisperTranscriber:
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
+        # Seconds decoded at a time, and of gated speech per whisper run: bounds the memory.
+        self.chunk_s = chunk_s
         self._device: str | None = None
         self._model_id: str | None = None
         self._language: str | None = None
@@ -212,31 +224,78 @@ class WhisperTranscriber:
 
         With the silence gate on, only the regions ``speech_regions`` finds are sent to whisper
         (joined with ``REGION_GAP`` s of silence; times are mapped back exactly), and a clip
-        without any returns a transcript flagged ``no-speech`` without loading the model.
+        without any returns a transcript flagged ``no-speech`` without loading the model. A
+        clip longer than ``chunk_s`` is cut into chunks of that length (views of its samples)
+        for ``transcribe_stream``, so whisper's memory does not grow with the clip.
         """
-        samples = audio.samples
-        if samples.size == 0:
-            return Transcript.empty()
-        if audio.sample_rate != 16000:
+        return self.transcribe_stream(split_clip(audio, self.chunk_s))
+
+    def transcribe_stream(self, chunks: Iterable[AudioClip]) -> Transcript:
+        """Transcribe consecutive ``chunks`` (``iter_audio``'s) in bounded pieces, in order.
+
+        The cuts are moved into silences (``cutting.pieces``: what follows the last silence of
+        a chunk is carried into the next). The gated speech of consecutive pieces is joined
+        into whisper runs of at most ``chunk_s`` seconds (one piece may run longer, by its
+        carry). One chunk is transcribed exactly as ``transcribe`` always did. Unless a
+        language was given, the one whisper detects in the first run with speech is passed to
+        the later runs. ``no-speech`` is flagged only when no piece had sound,
+        ``music-or-noise`` when some had but no segment came out.
+        """
+        parts: list[Transcript] = []
+        language: str | None = None
+        batch = SpeechBatch(WHISPER_SAMPLE_RATE, REGION_GAP)
+        heard = 0.0
+
+        def run(samples: np.ndarray, spliced: Splice | None, offset: float, sound: bool) -> None:
+            nonlocal language
+            part = self._whisper(samples, spliced, offset, sound, language)
+            parts.append(part)
+            if language is None and part.segments:
+                language = part.language
+
+        for piece in pieces(chunks, max_carry=MAX_CARRY_S):
+            samples, regions = self._checked(piece)
+            heard += piece.duration
+            if not self.silence_gate:
+                run(samples, None, piece.offset, bool(regions))
+            elif not regions:
+                log.debug("no sound above the silence gate in %.1f s of audio", piece.duration)
+                parts.append(Transcript(segments=(), language=None, flags=(FLAG_NO_SPEECH,)))
+            else:
+                joined, spliced = splice(samples, WHISPER_SAMPLE_RATE, regions, gap=REGION_GAP)
+                if not batch.fits(joined, self.chunk_s):
+                    run(*batch.take(), True)
+                batch.add(joined, spliced, piece.offset, piece.duration)
+        if batch:
+            run(*batch.take(), True)
+        transcript = _merge(parts)
+        log.info("transcribed %.1f s of audio (%d whisper run(s)): %d segments (%d dropped by the "
+                 "guards), language %s%s", heard, sum(1 for p in parts if p.language),
+                 len(transcript.segments), transcript.dropped, transcript.language,
+                 f", flagged {', '.join(transcript.flags)}" if transcript.flags else "")
+        return transcript
+
+    def _checked(self, audio: AudioClip) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """The samples of a non-empty 16 kHz ``audio`` and the regions with sound in them."""
+        if audio.sample_rate != WHISPER_SAMPLE_RATE:
             raise TranscribeError(
                 f"whisper needs 16000 Hz audio, got {audio.sample_rate} Hz",
                 hint="decode with load_audio(path, sample_rate=16000)",
             )
-        samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
-        rate = audio.sample_rate
-        duration = samples.size / rate
-        regions = speech_regions(samples, rate)
-        spliced = None
-        if self.silence_gate:
-            if not regions:
-                log.info("no sound above the silence gate in %.1f s of audio; whisper not run",
-                         duration)
-                return Transcript(segments=(), language=None, flags=(FLAG_NO_SPEECH,))
-            samples, spliced = splice(samples, rate, regions, gap=REGION_GAP)
-            log.info("silence gate: %d region(s), %.1f of %.1f s sent to whisper",
-                     len(regions), sum(e - s for s, e in spliced.regions), duration)
+        samples = np.ascontiguousarray(audio.samples, dtype=np.float32).reshape(-1)
+        return samples, speech_regions(samples, audio.sample_rate)
+
+    def _whisper(self, samples: np.ndarray, spliced: Splice | None, offset: float, sound: bool,
+                 language: str | None) -> Transcript:
+        """One whisper run on ``samples`` (joined regions when ``spliced``), starting at
+        ``offset`` on the timeline; ``sound``: whether the gate found any; ``language``
+        unless the user gave one."""
+        rate = WHISPER_SAMPLE_RATE
+        if spliced is not None:
+            log.debug("silence gate: %d region(s), %.1f s sent to whisper",
+                      len(spliced.regions), sum(e - s for s, e in spliced.regions))
         self.load()
-        result = self._run_whisper(samples)
+        result = self._run_whisper(samples, self._language or language)
         spoken = [raw for raw in result.get("segments") or () if str(raw.get("text", "")).strip()]
         kept, dropped = filter_segments(
             spoken, no_speech_threshold=self.no_speech_threshold,
@@ -252,27 +311,23 @@ class WhisperTranscriber:
             if spliced is not None:
                 start = spliced.to_original(start)
                 end = max(start, spliced.to_original(end, is_end=True))
-            segments.append(Segment(start=round(start + audio.offset, 3),
-                                    end=round(end + audio.offset, 3),
+            segments.append(Segment(start=round(start + offset, 3), end=round(end + offset, 3),
                                     text=str(raw["text"]).strip()))
         flags: tuple[str, ...] = ()
         if not segments:
-            flags = (FLAG_MUSIC_OR_NOISE,) if regions else (FLAG_NO_SPEECH,)
-        language = result.get("language") or self._language
+            flags = (FLAG_MUSIC_OR_NOISE,) if sound else (FLAG_NO_SPEECH,)
         detected = self._language is None and bool(getattr(self._model, "is_multilingual", True))
-        log.info("transcribed %.1f s of audio: %d segments (%d dropped by the guards), "
-                 "language %s%s", duration, len(segments), dropped, language,
-                 f", flagged {', '.join(flags)}" if flags else "")
-        return Transcript(segments=tuple(segments), language=language, dropped=dropped,
-                          flags=flags, language_detected=detected)
+        return Transcript(segments=tuple(segments),
+                          language=result.get("language") or self._language or language,
+                          dropped=dropped, flags=flags, language_detected=detected)
 
-    def _run_whisper(self, samples: np.ndarray) -> dict[str, Any]:
-        duration = samples.size / 16000
+    def _run_whisper(self, samples: np.ndarray, language: str | None) -> dict[str, Any]:
+        duration = samples.size / WHISPER_SAMPLE_RATE
         started = time.perf_counter()
         try:
             result = self._model.transcribe(
                 samples,
-                language=self._language,
+                language=language,
                 fp16=self.device.startswith("cuda"),
                 condition_on_previous_text=False,
                 temperature=temperature_schedule(self.temperature, self.temperature_increment),
@@ -289,6 +344,26 @@ class WhisperTranscriber:
         log.info("whisper ran on %.1f s of audio in %.1f s", duration,
                  time.perf_counter() - started)
         return result
+
+
+def _merge(parts: list[Transcript]) -> Transcript:
+    """The transcripts of consecutive pieces as one (one piece: the same transcript)."""
+    segments = tuple(s for part in parts for s in part.segments)
+    flags: tuple[str, ...] = ()
+    if not segments:
+        if any(FLAG_MUSIC_OR_NOISE in part.flags for part in parts):
+            flags = (FLAG_MUSIC_OR_NOISE,)
+        elif any(part.flags for part in parts):
+            flags = (FLAG_NO_SPEECH,)
+    languages = [part.language for part in parts if part.segments] or [
+        part.language for part in parts]
+    return Transcript(
+        segments=segments,
+        language=next((lang for lang in languages if lang), None),
+        dropped=sum(part.dropped for part in parts),
+        flags=flags,
+        language_detected=any(part.language_detected for part in parts),
+    )
 
 
 def _normalise_language(language: str | None) -> str | None:

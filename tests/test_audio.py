@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from summarize_video.audio import AudioClip, load_audio
+from summarize_video.audio import AudioClip, iter_audio, load_audio
 from summarize_video.errors import DecodeError, InputError
 
 MEDIA = Path(
@@ -192,6 +192,82 @@ def test_corruption_midway_keeps_decoded_audio(tmp_path: Path,
     assert_mono16k(clip)
     assert 0.5 < clip.duration < 4.1
     assert any("error" in r.getMessage() for r in caplog.records)
+
+
+def write_gapped_wav_mkv(path: Path, holes: list[tuple[float, float]], seconds: float = 4.0,
+                         rate: int = 22050) -> Path:
+    """Mono PCM in MKV with no packets over ``holes`` (their timestamps jump across them)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+        size = 1024
+        for start in range(0, round(seconds * rate), size):
+            if any(a * rate <= start < b * rate for a, b in holes):
+                continue
+            t = (start + np.arange(size)) / rate
+            tone = (0.3 * np.sin(2 * np.pi * 330 * t) * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(tone[None, :], format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def assert_chunks_rebuild(path: Path, chunk_s: float) -> list[AudioClip]:
+    whole = load_audio(path)
+    chunks = list(iter_audio(path, chunk_s=chunk_s))
+    size = round(chunk_s * 16000)
+    assert [c.samples.size for c in chunks[:-1]] == [size] * (len(chunks) - 1)
+    assert 0 < chunks[-1].samples.size <= size
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), whole.samples)
+    for k, chunk in enumerate(chunks):
+        assert chunk.offset == pytest.approx(whole.offset + k * size / 16000, abs=1e-9)
+        assert_mono16k(chunk)
+    return chunks
+
+
+def test_iter_audio_chunks_rebuild_load_audio(tmp_path: Path) -> None:
+    chunks = assert_chunks_rebuild(write_clip(tmp_path / "late.mkv", acodec="pcm_s16le",
+                                              duration=3.0, audio_start=0.5), 0.7)
+    assert len(chunks) == 4 and chunks[0].offset == pytest.approx(0.5, abs=1e-3)
+    assert_chunks_rebuild(write_clip(tmp_path / "tone.mp4", duration=3.0), 1.0)  # AAC
+
+
+def test_iter_audio_fills_gaps_across_chunk_boundaries(tmp_path: Path) -> None:
+    path = write_gapped_wav_mkv(tmp_path / "holes.mkv", [(1.0, 2.2)])
+    chunks = assert_chunks_rebuild(path, 0.5)
+    samples = np.concatenate([c.samples for c in chunks])
+    hole = samples[round(1.05 * 16000):round(2.15 * 16000)]
+    assert samples.size == pytest.approx(4.0 * 16000, abs=2048)
+    assert not hole.any() and np.abs(samples[: 16000]).max() > 0.2
+
+
+def test_iter_audio_without_audio_and_errors(tmp_path: Path) -> None:
+    assert list(iter_audio(write_clip(tmp_path / "video.mp4", audio=False))) == []
+    with pytest.raises(InputError):
+        iter_audio(tmp_path / "nope.mp4")  # at once, before iterating
+    with pytest.raises(ValueError):
+        iter_audio(write_clip(tmp_path / "a.wav", video=False, acodec="pcm_s16le"), chunk_s=0)
+    broken = tmp_path / "random.mp4"
+    broken.write_bytes(b"not media")
+    with pytest.raises(DecodeError):
+        next(iter_audio(broken))
+
+
+def test_load_audio_holds_one_exact_array(tmp_path: Path) -> None:
+    # Written into one array sized from the declared duration and shrunk in place: no
+    # concatenated copy, and no hidden larger buffer behind the samples.
+    import tracemalloc
+
+    path = write_clip(tmp_path / "tone.wav", video=False, acodec="pcm_s16le", duration=20.0)
+    tracemalloc.start()  # numpy reports its buffers to tracemalloc
+    try:
+        clip = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert clip.samples.flags.owndata and clip.samples.base is None
+    assert clip.samples.size == 20 * 16000
+    assert peak < 1.5 * clip.samples.nbytes  # a list of pieces + concatenate would be 2x
 
 
 # Real files from ../shared/media ----------------------------------------------------------
