@@ -157,10 +157,11 @@ def loaded_summarizer(opts: Any) -> tuple[Any, float]:
 
 def sequential(s: Any, path: Path) -> dict[str, float]:
     """The same work as ``Summarizer.summarize`` with no overlap: each stage after the other."""
+    from summarize_video import synthesis
     from summarize_video.cache import hash_file
     from summarize_video.probe import probe
     from summarize_video.stages import run_transcript, select_frames
-    from summarize_video.timeline import Caption, build_timeline
+    from summarize_video.timeline import Caption, merge
 
     t: dict[str, float] = {}
     started = t0 = time.perf_counter()
@@ -176,8 +177,11 @@ def sequential(s: Any, path: Path) -> dict[str, float]:
     t["caption"] = time.perf_counter() - t0
     transcript = run_transcript(path, s.transcriber, lambda *a: None, t)
     t0 = time.perf_counter()
-    timeline = build_timeline(captions, transcript.segments)
-    s.reasoner.complete(s.messages(path.name, info.duration_s, [], timeline))
+    plan = synthesis.plan(merge(captions, transcript.segments), title=path.name,
+                          duration=info.duration_s, model=s.reasoner.model_id,
+                          context_tokens=128_000, max_output_tokens=2048,
+                          prompts_dir=s.options.prompts_dir)
+    synthesis.run(plan, s.reasoner)
     t["reason"] = time.perf_counter() - t0
     t["total"] = time.perf_counter() - started
     return t
