@@ -361,7 +361,10 @@ def to_image(frame: Any, sar: Fraction, rotation: int, max_side: int | None,
     else:
         rgb = reformatter.reformat(frame, width=out_w, height=out_h, format="rgb24",
                                    interpolation="AREA", threads=1)
-    image = rgb.to_image()
+    plane = rgb.planes[0]
+    # One copy straight from the plane (VideoFrame.to_image copies it three times).
+    image = Image.frombuffer("RGB", (rgb.width, rgb.height), plane, "raw", "RGB",
+                             plane.line_size, 1)
     if rotation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[rotation])
     return image
