@@ -228,12 +228,17 @@ class _Run:
         min_work = MIN_PARALLEL_WORK * min(1.0, max(0.0, min_parallel_s) / MIN_PARALLEL_S)
         if (workers > 1 and duration >= min_parallel_s and work >= min_work
                 and len(plan.kept) >= 2 * workers):
-            from .parallel import split_plan
+            from .parallel import WorkersUnavailable, split_plan
 
             chunks = split_plan(plan, index, workers, self._frame_bytes())
             if len(chunks) > 1:
-                yield from self._parallel(index, chunks, workers)
-                return
+                try:
+                    yield from self._parallel(index, chunks, workers)
+                    return
+                except WorkersUnavailable as exc:  # nothing was yielded yet
+                    log.warning("%s: sample: no worker processes (%s); decoding here",
+                                self.path, exc)
+                    stats.workers = 1
         stats.mode = "plan"
         source = PacketSource(self._open, self.stream_index, index)
         try:

@@ -46,6 +46,10 @@ IN_FLIGHT_BYTES = 64 << 20
 CHUNKS_PER_WORKER = 4
 
 
+class WorkersUnavailable(Exception):
+    """Worker processes could not be started (raised before any frame is yielded)."""
+
+
 @dataclass
 class Chunk:
     spans: list[tuple[int, int]]
@@ -125,11 +129,16 @@ class _Pool:
         self.room = threading.Semaphore(2 * workers)
         self.stopped = False
         root = str(Path(__file__).resolve().parents[1])
-        self.procs = [
-            subprocess.Popen([sys.executable, "-c", _BOOT, root], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE)
-            for _ in range(workers)
-        ]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(workers):
+                self.procs.append(subprocess.Popen([sys.executable, "-c", _BOOT, root],
+                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        except OSError as exc:
+            for proc in self.procs:
+                proc.kill()
+                proc.wait()
+            raise WorkersUnavailable(str(exc)) from exc
         payload = pickle.dumps(init, protocol=pickle.HIGHEST_PROTOCOL)
         self.threads = [threading.Thread(target=self._feed, args=(p, payload), daemon=True)
                         for p in self.procs]

@@ -252,3 +252,17 @@ def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
     seq, _ = _sample(short_gop_clip, 3.7, seek=False)
     assert stats.mode.endswith("+sequential")
     assert got == seq
+
+
+def test_no_worker_processes_decodes_in_this_process(short_gop_clip: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import summarize_video.parallel as parallel
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(parallel.subprocess, "Popen", no_processes)
+    got, stats = _sample(short_gop_clip, 3.7, workers=2, min_parallel_s=0)
+    monkeypatch.undo()
+    assert stats.mode == "plan" and stats.workers == 1
+    assert got == _sample(short_gop_clip, 3.7, seek=False)[0]
