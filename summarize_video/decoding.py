@@ -15,6 +15,7 @@ after every seek, output times, the entry frame being a key frame); any surprise
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,8 @@ import numpy as np
 from PIL import Image
 
 from .probe import display_size
+
+log = logging.getLogger(__name__)
 
 # Half a frame at 1000 fps: tolerance for targets that fall exactly on a frame time.
 EPS = 5e-4
@@ -214,7 +217,10 @@ class PacketSource:
         self.packets = self.container.demux(self.stream)
         self.next_i = 0  # decode index of the next packet
         self.pending: Any = None
-        self.seekable = self.seekable and len(self.stream.index_entries) > 1
+        # An index read at open (MP4, AVI), or Matroska/WebM, which reads its cues on the
+        # first seek. Elsewhere (MPEG-TS/PS) seeking would bisect timestamps: demux through.
+        indexed = len(self.stream.index_entries) > 1
+        self.seekable = self.seekable and (indexed or "matroska" in self.container.format.name)
 
     def close(self) -> None:
         self.container.close()
@@ -243,6 +249,7 @@ class PacketSource:
         landed = self.lookup(first.pts) if first is not None else -1
         if landed < 0 or landed > start:
             # Landed after the target or somewhere unknown: never trust seeking again here.
+            log.debug("seek to packet %d landed at %d: demuxing from the start", start, landed)
             self.seekable = False
             self._reopen()
             return
@@ -332,8 +339,17 @@ class _SpanState:
         return pts == expect
 
 
-def to_image(frame: Any, sar: Fraction, rotation: int, max_side: int | None) -> Image.Image:
-    """Convert one frame to an upright RGB image at display aspect, scaled in one step."""
+def to_image(frame: Any, sar: Fraction, rotation: int, max_side: int | None,
+             reformatter: Any = None) -> Image.Image:
+    """Convert one frame to an upright RGB image at display aspect, scaled in one step.
+
+    Pass one ``av.video.reformatter.VideoReformatter`` for a run of frames: it keeps its scaler
+    context. Scaling runs on one thread: the decoder already has the other cores, and a thread
+    pool per frame cost more than the conversion itself (same pixels either way).
+    """
+    from av.video.reformatter import VideoReformatter
+
+    reformatter = reformatter or VideoReformatter()
     disp_w, disp_h = display_size(frame.width, frame.height, sar, 0)
     scale = 1.0
     if max_side and max(disp_w, disp_h) > max_side:
@@ -341,10 +357,14 @@ def to_image(frame: Any, sar: Fraction, rotation: int, max_side: int | None) -> 
     out_w = max(2, round(disp_w * scale))
     out_h = max(2, round(disp_h * scale))
     if (out_w, out_h) == (frame.width, frame.height):
-        image = frame.to_image()
+        rgb = reformatter.reformat(frame, format="rgb24", threads=1)
     else:
-        image = frame.reformat(width=out_w, height=out_h, format="rgb24",
-                               interpolation="AREA").to_image()
+        rgb = reformatter.reformat(frame, width=out_w, height=out_h, format="rgb24",
+                                   interpolation="AREA", threads=1)
+    plane = rgb.planes[0]
+    # One copy straight from the plane (VideoFrame.to_image copies it three times).
+    image = Image.frombuffer("RGB", (rgb.width, rgb.height), plane, "raw", "RGB",
+                             plane.line_size, 1)
     if rotation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[rotation])
     return image

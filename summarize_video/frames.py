@@ -37,10 +37,20 @@ from .probe import container_origin, main_video_stream, open_container, rotation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIN_PARALLEL_S", "Frame", "SamplingStats", "_to_image", "sample_frames"]
+__all__ = [
+    "MIN_PARALLEL_S",
+    "MIN_PARALLEL_WORK",
+    "Frame",
+    "SamplingStats",
+    "_to_image",
+    "sample_frames",
+]
 
 # Files shorter than this are never split across processes: start-up would cost more.
 MIN_PARALLEL_S = 60.0
+# Nor is less decoding than this many pixels (frames to decode x frame size: about 2000 frames
+# of 1080p, a few seconds); scaled down with ``min_parallel_s`` so tests can force it.
+MIN_PARALLEL_WORK = 4e9
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,10 @@ def sample_frames(
     container's start. A clip shorter than the interval still yields its first frame. A file
     that stops decoding midway yields the frames before the damage and logs a warning.
 
-    ``workers``: processes for files longer than ``min_parallel_s`` (default: one per core, at
-    most 16; 1 keeps everything in this process). ``seek=False`` decodes every frame in order
-    (the reference path). ``stats`` is filled with what the run cost.
+    ``workers``: processes for files longer than ``min_parallel_s`` that need a few seconds of
+    decoding (default: one per core, at most 16; 1 keeps everything in this process).
+    ``seek=False`` decodes every frame in order (the reference path). ``stats`` is filled with
+    what the run cost.
     """
     if not interval > 0:
         raise ConfigError(f"interval must be positive, got {interval}", stage="sample")
@@ -162,6 +173,7 @@ class _Run:
         self.index_error: str | None = None
         self.tags: Any = SimpleNamespace(metadata={})  # the stream's tags, for rotation_of
         self.size = (0, 0)  # stored width and height
+        self.reformatter: Any = None  # one scaler context for all the frames of the run
 
     def _open(self) -> Any:
         return open_container(self.path, stage="sample")
@@ -176,7 +188,11 @@ class _Run:
     def convert(self, frame: Any) -> Image.Image:
         if self.rotation is None:
             self.rotation = rotation_of(self.tags, frame)
-        return _to_image(frame, self.sar, self.rotation, self.max_side)
+        if self.reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self.reformatter = VideoReformatter()
+        return _to_image(frame, self.sar, self.rotation, self.max_side, self.reformatter)
 
     def sequential(self) -> Iterator[Frame]:
         """Decode every frame in order; resumes after the frames already yielded."""
@@ -208,13 +224,21 @@ class _Run:
         times = index.times(0.0)
         duration = float(times.max() - times.min())
         workers = default_workers() if workers is None else max(1, workers)
-        if workers > 1 and duration >= min_parallel_s and len(plan.kept) >= 2 * workers:
-            from .parallel import split_plan
+        work = sum(b - a + 1 for a, b in plan.spans) * self.size[0] * self.size[1]
+        min_work = MIN_PARALLEL_WORK * min(1.0, max(0.0, min_parallel_s) / MIN_PARALLEL_S)
+        if (workers > 1 and duration >= min_parallel_s and work >= min_work
+                and len(plan.kept) >= 2 * workers):
+            from .parallel import WorkersUnavailable, split_plan
 
             chunks = split_plan(plan, index, workers, self._frame_bytes())
             if len(chunks) > 1:
-                yield from self._parallel(index, chunks, workers)
-                return
+                try:
+                    yield from self._parallel(index, chunks, workers)
+                    return
+                except WorkersUnavailable as exc:  # nothing was yielded yet
+                    log.warning("%s: sample: no worker processes (%s); decoding here",
+                                self.path, exc)
+                    stats.workers = 1
         stats.mode = "plan"
         source = PacketSource(self._open, self.stream_index, index)
         try:

@@ -41,9 +41,13 @@ from .decoding import (
 )
 
 # Pixel bytes of all results in flight at once (submitted, finished or being yielded).
-IN_FLIGHT_BYTES = 128 << 20
+IN_FLIGHT_BYTES = 64 << 20
 # Chunks per worker, for load balance (spans are uneven).
 CHUNKS_PER_WORKER = 4
+
+
+class WorkersUnavailable(Exception):
+    """Worker processes could not be started (raised before any frame is yielded)."""
 
 
 @dataclass
@@ -125,11 +129,16 @@ class _Pool:
         self.room = threading.Semaphore(2 * workers)
         self.stopped = False
         root = str(Path(__file__).resolve().parents[1])
-        self.procs = [
-            subprocess.Popen([sys.executable, "-c", _BOOT, root], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE)
-            for _ in range(workers)
-        ]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(workers):
+                self.procs.append(subprocess.Popen([sys.executable, "-c", _BOOT, root],
+                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        except OSError as exc:
+            for proc in self.procs:
+                proc.kill()
+                proc.wait()
+            raise WorkersUnavailable(str(exc)) from exc
         payload = pickle.dumps(init, protocol=pickle.HIGHEST_PROTOCOL)
         self.threads = [threading.Thread(target=self._feed, args=(p, payload), daemon=True)
                         for p in self.procs]
@@ -220,6 +229,10 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
 
 def serve() -> None:
     """Worker process main loop: init, then one result per task until stdin closes."""
+    import signal
+
+    # Ctrl-C reaches the whole process group: the parent handles it and closes our stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by a library goes to stderr, not into the results
     inp = sys.stdin.buffer
@@ -237,10 +250,12 @@ _state: dict[str, Any] = {}
 def _init(path: str, stream_index: int, origin: float, sar: Fraction, rotation: int,
           max_side: int | None, threads: int, pts: np.ndarray, key: np.ndarray,
           discard: np.ndarray, time_base: Fraction) -> None:
+    from av.video.reformatter import VideoReformatter
+
     index = PacketIndex(pts, key, discard, time_base)
     _state.update(path=path, stream_index=stream_index, sar=sar, rotation=rotation,
                   max_side=max_side, threads=threads, index=index, lookup=index.lookup(),
-                  source=None)
+                  source=None, reformatter=VideoReformatter())
 
 
 def _source() -> PacketSource:
@@ -263,7 +278,7 @@ def _work(spans: list[tuple[int, int]], kept_pts: list[int]) -> _Result:
     result = _Result()
     try:
         for frame in decode_spans(_source(), spans, kept_pts, result):
-            image = to_image(frame, s["sar"], s["rotation"], s["max_side"])
+            image = to_image(frame, s["sar"], s["rotation"], s["max_side"], s["reformatter"])
             result.frames.append((float(frame.time), image.size, image.tobytes()))
     except PlanMismatch as exc:
         result.status, result.message = "mismatch", str(exc)

@@ -183,6 +183,8 @@ def test_seeking_and_parallel_paths_match_sequential(short_gop_clip: Path,
         assert stats.minimum is not None
         assert stats.minimum <= stats.decoded <= seq_stats.decoded
     assert plan_stats.decoded == plan_stats.minimum
+    # Chunks are cut where no packet is shared: the workers decode nothing twice.
+    assert par_stats.decoded == plan_stats.decoded and par_stats.workers == 2
     if interval == 10.0:
         # Targets every 100 frames, keyframes every 20: each target needs at most 20 frames.
         assert [f[0] for f in seq] == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
@@ -250,3 +252,17 @@ def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
     seq, _ = _sample(short_gop_clip, 3.7, seek=False)
     assert stats.mode.endswith("+sequential")
     assert got == seq
+
+
+def test_no_worker_processes_decodes_in_this_process(short_gop_clip: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import summarize_video.parallel as parallel
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(parallel.subprocess, "Popen", no_processes)
+    got, stats = _sample(short_gop_clip, 3.7, workers=2, min_parallel_s=0)
+    monkeypatch.undo()
+    assert stats.mode == "plan" and stats.workers == 1
+    assert got == _sample(short_gop_clip, 3.7, seek=False)[0]
