@@ -28,6 +28,7 @@ from .context import check_context_template
 from .devices import configure_cpu_threads, resolve_device, torch_dtype
 from .errors import CaptionError, ConfigError, ModelLoadError
 from .frames import Frame
+from .model_refs import first_line, looks_local
 from .prompting import CAPTION_CONTEXT, fill, load_prompt
 
 DEFAULT_PROMPT = "Describe this image in one sentence."
@@ -63,24 +64,11 @@ def clean_caption(text: str | None) -> str:
     return cut_repetition(" ".join((text or "").split()))
 
 
-def _looks_local(model: str) -> bool:
-    """True when ``model`` is meant as a folder rather than a hub id like ``org/name``."""
-    if Path(model).expanduser().exists():
-        return True
-    if model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in model:
-        return True
-    return model.count("/") > 1
-
 
 def _needs_remote_code(exc: BaseException) -> bool:
     text = str(exc)
     return "trust_remote_code" in text or "custom code" in text
 
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class TransformersCaptioner:
@@ -139,7 +127,7 @@ class TransformersCaptioner:
     def _load_error(
         self, what: str, exc: BaseException | None = None, hint: str = LOAD_HINT
     ) -> ModelLoadError:
-        detail = f": {_first_line(exc)}" if exc is not None else ""
+        detail = f": {first_line(exc)}" if exc is not None else ""
         return ModelLoadError(f"cannot load captioning model {self.model_id!r}: {what}{detail}",
                               hint=hint)
 
@@ -157,7 +145,7 @@ class TransformersCaptioner:
         dtype = torch_dtype(device)
 
         source = self.model_id
-        if _looks_local(source):
+        if looks_local(source):
             path = Path(source).expanduser()
             if not path.is_dir():
                 raise ModelLoadError(
@@ -375,7 +363,7 @@ class TransformersCaptioner:
             except Exception as exc:
                 raise CaptionError(
                     f"captioning frames at {chunk[0].t:.2f}-{chunk[-1].t:.2f}s with "
-                    f"{self.model_id!r} failed: {_first_line(exc)}",
+                    f"{self.model_id!r} failed: {first_line(exc)}",
                     hint="try a smaller batch size or --device cpu",
                 ) from exc
             if len(texts) != len(chunk):

@@ -155,18 +155,8 @@ def render_html(result: Result) -> str:
 
 
 def _facts(result: Result) -> str:
-    v = result.video
-    facts = [f"duration {format_timestamp(v.duration_s)}" if v.duration_s is not None
-             else "duration unknown"]
-    if v.has_video and v.width and v.height:
-        facts.append(f"{v.width}×{v.height}")
-    if v.fps:
-        facts.append(f"{v.fps:.3g} fps")
-    facts.append("audio" if v.has_audio else "no audio")
-    if result.language:
-        facts.append(f"language {result.language}")
-    facts.append(f"{len(result.captions)} captions, {len(result.transcript)} speech segments")
-    return " · ".join(facts)
+    counts = f"{len(result.captions)} captions, {len(result.transcript)} speech segments"
+    return " · ".join([*result.facts(), counts])
 
 
 def _notes(notes: Sequence[str]) -> list[str]:

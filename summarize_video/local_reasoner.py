@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ModelLoadError, ReasonerError
+from .model_refs import first_line, looks_local
 from .reasoner_base import (
     LENGTH_RETRY_FACTOR,
     Completion,
@@ -37,19 +38,6 @@ LOCAL_HINT = "the folder must hold a save_pretrained checkpoint: config, weights
 ARCH_HINT = "use a decoder-only chat model with a chat template, e.g. Qwen/Qwen2.5-0.5B-Instruct"
 
 
-def _looks_local(model: str) -> bool:
-    """True when ``model`` is meant as a folder rather than a hub id like ``org/name``."""
-    if Path(model).expanduser().exists():
-        return True
-    if model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in model:
-        return True
-    return model.count("/") > 1
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class TransformersReasoner:
@@ -94,13 +82,13 @@ class TransformersReasoner:
 
     def _load_error(self, what: str, exc: BaseException | None = None,
                     hint: str = LOAD_HINT) -> ModelLoadError:
-        detail = f": {_first_line(exc)}" if exc is not None else ""
+        detail = f": {first_line(exc)}" if exc is not None else ""
         return ModelLoadError(
             f"cannot load reasoning model {self.model_id!r}: {what}{detail}", hint=hint
         )
 
     def _source(self) -> tuple[str, str]:
-        if not _looks_local(self.model_id):
+        if not looks_local(self.model_id):
             return self.model_id, LOAD_HINT
         path = Path(self.model_id).expanduser()
         if not path.is_dir():
@@ -168,7 +156,7 @@ class TransformersReasoner:
                 raise self._error("the chat template failed", exc) from exc
             self._system_role_ok = False  # remembered for later calls
             log.info("chat template of %s refused the system role (%s): folding it into the "
-                     "user message", self.model_id, _first_line(exc))
+                     "user message", self.model_id, first_line(exc))
             return encoded
 
     def _apply_template(self, chat: list[Message]) -> Any:
@@ -178,7 +166,7 @@ class TransformersReasoner:
 
     def _error(self, what: str, exc: BaseException | None = None,
                hint: str = "try a shorter input or another model") -> ReasonerError:
-        detail = f": {_first_line(exc)}" if exc is not None else ""
+        detail = f": {first_line(exc)}" if exc is not None else ""
         return ReasonerError(f"local model {self.model_id!r}: {what}{detail}", hint=hint)
 
     def _context_limit(self) -> int | None:

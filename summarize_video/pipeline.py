@@ -370,5 +370,5 @@ def ask(
     """Answer ``question`` about one file: a summary focused on it, from cached captions and
     transcript when an earlier run made them. ``Result.summary`` holds the answer."""
     opts = Options.from_kwargs(options, **option_values).replace(focus=question, no_llm=False)
-    return Summarizer(opts, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
-                      progress=progress, cache=cache).summarize(path)
+    return summarize(path, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
+                     progress=progress, cache=cache, options=opts)

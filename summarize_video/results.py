@@ -69,6 +69,22 @@ class Result:
     # the input's content hash (see summarize_video.provenance).
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def facts(self) -> list[str]:
+        """Short facts for report headers: duration, size, fps, audio, language."""
+        from .timeline import format_timestamp
+
+        v = self.video
+        facts = [f"duration {format_timestamp(v.duration_s)}" if v.duration_s is not None
+                 else "duration unknown"]
+        if v.has_video and v.width and v.height:
+            facts.append(f"{v.width}x{v.height}")
+        if v.fps:
+            facts.append(f"{v.fps:.3g} fps")
+        facts.append("audio" if v.has_audio else "no audio")
+        if self.language:
+            facts.append(f"language {self.language}")
+        return facts
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,

@@ -161,17 +161,7 @@ WRITERS: dict[str, type[Writer]] = {
 
 
 def _facts(result: Result) -> str:
-    v = result.video
-    facts = [f"duration {format_timestamp(v.duration_s)}" if v.duration_s is not None
-             else "duration unknown"]
-    if v.has_video and v.width and v.height:
-        facts.append(f"{v.width}x{v.height}")
-    if v.fps:
-        facts.append(f"{v.fps:.3g} fps")
-    facts.append("audio" if v.has_audio else "no audio")
-    if result.language:
-        facts.append(f"language {result.language}")
-    return ", ".join(facts)
+    return ", ".join(result.facts())
 
 
 def _one_line(text: str) -> str:
