@@ -21,32 +21,28 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
     q: queue.Queue[object] = queue.Queue(maxsize=max(1, size))
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Queue ``item`` unless the consumer has stopped; False once it has."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     break
-            _put_final(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer
-            _put_final(exc)
+            put(exc)
         finally:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
-
-    def _put_final(item: object) -> None:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()

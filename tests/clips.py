@@ -53,3 +53,12 @@ def make_clip(dest: Path, *, seconds: float = 3.0, fps: int = 25, width: int = 3
                 c.mux(a.encode(af))
             c.mux(a.encode(None))
     return dest
+
+
+def mixed_folder(folder: Path) -> Path:
+    """A folder with two short clips (a.mp4, c.mkv) and one file that is not a video (b.mp4)."""
+    folder.mkdir()
+    make_clip(folder / "a.mp4", seconds=2.0, fps=10, audio=False)
+    (folder / "b.mp4").write_bytes(b"not a video at all" * 64)
+    make_clip(folder / "c.mkv", seconds=2.0, fps=10, audio=False)
+    return folder

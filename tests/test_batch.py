@@ -24,7 +24,7 @@ from summarize_video.cli import cli
 from summarize_video.discovery import Input, discover
 from summarize_video.ledger import Ledger, default_ledger_path, settings_fingerprint
 from summarize_video.testing.chat_server import ChatServer
-from tests.clips import make_clip
+from tests.clips import make_clip, mixed_folder
 from tests.conftest import ROOT
 from tests.test_end_to_end import cli_args, model_options
 
@@ -187,11 +187,7 @@ def done_rows(ledger: Path) -> list[tuple[str, str]]:
 def test_rerun_skips_done_files_force_and_new_settings_redo_them(
     tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
 ) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    make_clip(folder / "a.mp4", seconds=2.0, fps=10, audio=False)
-    (folder / "b.mp4").write_bytes(b"not a video at all" * 64)
-    make_clip(folder / "c.mkv", seconds=2.0, fps=10, audio=False)
+    folder = mixed_folder(tmp_path / "in")
     out = tmp_path / "out"
     ledger = tmp_path / "ledger.sqlite3"
     args = [str(folder), *cli_args(tiny_models, out), "--base-url", chat_server.base_url,

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from summarize_video import Options, summarize
 from summarize_video.cli import cli
 from summarize_video.timeline import format_timestamp
-from tests.clips import make_clip
+from tests.clips import make_clip, mixed_folder
 from tests.conftest import media_file
 
 STAMPED = re.compile(r"^(\d+:)?\d\d:\d\d(-(\d+:)?\d\d:\d\d)? (see|say): ")
@@ -208,11 +208,7 @@ def test_no_llm_writes_captions_and_transcript_only(
 def test_folder_with_a_bad_file_processes_the_rest(
     tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
 ) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    make_clip(folder / "a.mp4", seconds=2.0, fps=10, audio=False)
-    (folder / "b.mp4").write_bytes(b"not a video at all" * 64)
-    make_clip(folder / "c.mkv", seconds=2.0, fps=10, audio=False)
+    folder = mixed_folder(tmp_path / "in")
     (folder / "notes.txt").write_text("ignored", encoding="utf-8")
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, [str(folder), *cli_args(tiny_models, out),
