@@ -101,5 +101,12 @@ class ReasonerAuthError(ReasonerError):
     exit_code = EXIT_USAGE
 
 
+class ReasonerContextError(ReasonerError):
+    """The request did not fit the model's context window. ``limit`` is the window in tokens
+    when the server named it (the pipeline then re-plans the requests to fit it)."""
+
+    limit: int | None = None
+
+
 class OutputError(SummarizeVideoError):
     default_stage = "write"

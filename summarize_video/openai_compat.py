@@ -169,3 +169,28 @@ def rejected_by(detail: str, param: str | None, request: dict[str, Any]) -> str 
                 return role
     found = [(pos, p) for p in sent if (pos := _mentions(detail, p)) is not None]
     return min(found)[1] if found else None
+
+
+# How servers say a request is over the model's context window, and where they name it:
+# OpenAI/vLLM "maximum context length is 8192 tokens", llama.cpp "exceeds the available
+# context size" (with an ``n_ctx`` field), LM Studio "context length of only 4096 tokens".
+_CONTEXT_WORDS = re.compile(
+    r"context[ _](?:length|size|window)|maximum context|context_length_exceeded", re.I
+)
+_CONTEXT_LIMIT = re.compile(
+    r"(?:maximum context length is|context (?:length|size|window) (?:of|is)(?: only)?)"
+    r"\s*(\d+)", re.I
+)
+
+
+def context_overflow(detail: str, code: object, body: object) -> tuple[bool, int | None]:
+    """Whether a 400 says the request is over the context window, and the window if named."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    n_ctx = inner.get("n_ctx") if isinstance(inner, dict) else None
+    hit = code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(detail))
+    if not hit:
+        return False, None
+    if isinstance(n_ctx, int) and n_ctx > 0:
+        return True, n_ctx
+    found = _CONTEXT_LIMIT.search(detail)
+    return True, int(found.group(1)) if found else None

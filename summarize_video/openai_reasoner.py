@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError, ReasonerAuthError, ReasonerError
+from .errors import ConfigError, ReasonerAuthError, ReasonerContextError, ReasonerError
 from .openai_compat import (
     REASONING_MAX_OUTPUT_TOKENS,
     RequestShape,
+    context_overflow,
     is_reasoning_model,
     rejected_by,
 )
@@ -212,6 +213,10 @@ class OpenAIReasoner:
             return self._client.chat.completions.create(model=self.model_id, **request)
         except (oa.BadRequestError, oa.UnprocessableEntityError) as exc:
             detail = f"{self._detail(exc)} {getattr(exc, 'message', '')}"
+            over, limit = context_overflow(detail, getattr(exc, "code", None),
+                                           getattr(exc, "body", None))
+            if over:
+                raise self._context_error(limit) from None
             param = getattr(exc, "param", None)
             what = rejected_by(detail, param if isinstance(param, str) else None, request)
             change = None
@@ -300,6 +305,18 @@ class OpenAIReasoner:
         message = self._scrub(f"{self._where}, model {self.model_id!r}: {what}")
         return cls(message, hint=self._scrub(hint))
 
+    def _context_error(self, limit: int | None) -> ReasonerContextError:
+        window = f" of {limit} tokens" if limit else ""
+        err = self._error(
+            f"the request is over the model's context window{window}",
+            hint=f"pass --context-tokens {limit}" if limit else
+            "pass --context-tokens with the model's context window (the server's setting)",
+            cls=ReasonerContextError,
+        )
+        assert isinstance(err, ReasonerContextError)
+        err.limit = limit
+        return err
+
     def _detail(self, exc: Any) -> str:
         """The server's own error message, shortened to one line."""
         body = getattr(exc, "body", None)
@@ -331,6 +348,12 @@ class OpenAIReasoner:
                 hint="raise --timeout, use a faster model, or shorten the video's text",
             )
         if isinstance(exc, oa.APIConnectionError):
+            if _cut_short(exc):
+                return self._error(
+                    f"the connection was cut before the answer was complete{attempts}",
+                    hint="retry; for a local server check its log (crashed? out of memory?), "
+                    "and for a proxy its timeout",
+                )
             return self._error(f"cannot connect{attempts}", hint=server_hint)
         if isinstance(exc, oa.APIStatusError):
             code = exc.status_code
@@ -379,3 +402,19 @@ class OpenAIReasoner:
         return self._error(
             f"request failed: {type(exc).__name__}: {self._detail(exc)}", hint=server_hint
         )
+
+
+_CUT_SHORT = frozenset({"RemoteProtocolError", "ReadError", "IncompleteRead"})
+
+
+def _cut_short(exc: BaseException) -> bool:
+    """Whether a connection error came after the server had started to answer (a response
+    cut mid-body, a reset read), rather than before (refused, unreachable, name unknown)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+        if seen is None:
+            return False
+        if type(seen).__name__ in _CUT_SHORT:  # the HTTP library's own error classes
+            return True
+    return False

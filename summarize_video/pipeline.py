@@ -18,7 +18,7 @@ from . import __version__, prompting, synthesis
 from .cache import Cache, hash_file
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
-from .errors import ReasonerError
+from .errors import ReasonerContextError, ReasonerError
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo, probe
@@ -193,12 +193,15 @@ class Summarizer:
         if self.reasoner is not None or o.dry_run:
             model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
             context = o.context_tokens or default_context_tokens(model)
-            the_plan = synthesis.plan(
-                entries, title=Path(path).name, duration=duration, notes=notes, focus=o.focus,
-                model=model, context_tokens=context, max_output_tokens=self._output_budget(model),
-                prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
-                tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
-            )
+            def make_plan(context: int, output: int) -> synthesis.Plan:
+                return synthesis.plan(
+                    entries, title=Path(path).name, duration=duration, notes=notes,
+                    focus=o.focus, model=model, context_tokens=context, max_output_tokens=output,
+                    prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
+                    tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
+                )
+
+            the_plan = make_plan(context, self._output_budget(model))
             reasoning = {"context_tokens": context, "tokens_exact": is_exact(model),
                          "windows": len(the_plan.requests)}
             if o.dry_run or self.reasoner is None:
@@ -208,7 +211,13 @@ class Summarizer:
                 t0 = time.perf_counter()
                 self.progress("reason", 0, 1)
                 try:
-                    made = synthesis.run(the_plan, self.reasoner)
+                    try:
+                        made = synthesis.run(the_plan, self.reasoner)
+                    except ReasonerContextError as exc:
+                        the_plan = synthesis.refit(the_plan, exc, make_plan, Path(path).name)
+                        reasoning.update(context_tokens=the_plan.context_tokens,
+                                         windows=len(the_plan.requests))
+                        made = synthesis.run(the_plan, self.reasoner)
                 except ReasonerError as exc:
                     failure = exc
                     notes.append(f"The reasoning step failed: {exc.message}")
@@ -372,3 +381,4 @@ def ask(
     opts = Options.from_kwargs(options, **option_values).replace(focus=question, no_llm=False)
     return summarize(path, captioner=captioner, transcriber=transcriber, reasoner=reasoner,
                      progress=progress, cache=cache, options=opts)
+

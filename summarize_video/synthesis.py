@@ -19,7 +19,8 @@ so that any two fit one combining request: the reduce always makes progress.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,13 @@ from .answers import (
     say_spans,
     validate_timestamps,
 )
-from .errors import ConfigError
+from .errors import ConfigError, ReasonerContextError
 from .reasoning import Completion, Message, Reasoner, Usage
 from .timeline import TimelineEntry, format_timestamp, render
 from .tokens import count_messages, count_tokens, truncate_to_tokens
 from .untrusted import clean_text, fence, new_nonce, strip_delimiters
+
+log = logging.getLogger(__name__)
 
 PARTIAL = "partial.md"
 EMPTY_TIMELINE = "(nothing was seen or heard)"
@@ -184,6 +187,23 @@ def plan(
     costs = [count_tokens(line + "\n", model) for line in lines]
     p.windows = _pack(p, entries, lines, costs, window_room)
     return p
+
+def refit(the_plan: Plan, exc: ReasonerContextError,
+          make_plan: Callable[[int, int], Plan], name: str) -> Plan:
+    """The requests planned again for the smaller context window the server named, or
+    ``exc`` again when it named none or nothing fits it."""
+    limit = exc.limit
+    if limit is None or limit >= the_plan.context_tokens:
+        raise exc
+    try:
+        smaller = make_plan(limit, min(the_plan.max_output_tokens, limit // 4))
+    except ConfigError:
+        raise exc from None
+    log.warning("%s: the LLM server's context window is %d tokens, not %d: sending %d "
+                "request(s) that fit (pass --context-tokens %d to plan for it at once)",
+                name, limit, the_plan.context_tokens, len(smaller.requests), limit)
+    return smaller
+
 
 
 def _pack(p: Plan, entries: Sequence[TimelineEntry], lines: list[str], costs: list[int],

@@ -26,7 +26,8 @@ class Step:
     ``retry_after`` / ``retry_after_ms`` set those headers (else errors carry
     ``retry-after-ms: 10`` so that client retries are quick); ``headers`` adds any others.
     ``content`` replaces the server's reply for a 200 (``""`` with ``finish_reason="length"``
-    is a reasoning model that spent its budget); ``delay`` is waited before answering.
+    is a reasoning model that spent its budget); ``delay`` is waited before answering (a
+    server that never answers: a delay longer than the client's timeout).
     """
 
     status: int = 200
@@ -37,6 +38,11 @@ class Step:
     content: str | None = None
     finish_reason: str = "stop"
     delay: float = 0.0
+    # Faults of the wire: ``cut`` sends the headers and half the body of a normal answer, then
+    # closes the connection; ``body`` is sent as-is as a 200 ``application/json`` body (a
+    # malformed one, say).
+    cut: bool = False
+    body: str | None = None
 
     def error_headers(self) -> dict[str, str]:
         out = dict(self.headers)
@@ -105,6 +111,28 @@ def rejection(body: dict[str, Any], reject: frozenset[str]) -> Rejection | None:
             f"Invalid parameter: 'response_format' of type '{kind}' is not supported with "
             "this model.",
             "response_format", None,
+        )
+    return None
+
+
+def context_rejection(prompt_tokens: int, budget: int | None, limit: int | None
+                      ) -> Rejection | None:
+    """The 400 of a server whose context window is ``limit`` tokens: OpenAI's wording when the
+    prompt alone is over, vLLM's when the prompt plus the requested output is."""
+    if limit is None:
+        return None
+    if prompt_tokens > limit:
+        return Rejection(
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
+            "messages", "context_length_exceeded",
+        )
+    if budget is not None and prompt_tokens + budget > limit:
+        return Rejection(
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt_tokens + budget} tokens ({prompt_tokens} in the messages, {budget} in "
+            "the completion). Please reduce the length of the messages or completion.",
+            None, None,
         )
     return None
 

@@ -12,6 +12,9 @@ Faults and quirks of real servers, one keyword each::
     ChatServer(script=[Step(429, retry_after=1), 200])   # per request index, then normal
     ChatServer(script=[500, 500])                        # two 5xx, then answers
     ChatServer(delay=2.0)                                # slow: every answer waits 2 s
+    ChatServer(script=[Step(cut=True)])                  # connection closed mid-answer
+    ChatServer(script=[Step(body="{not json")])          # a 200 that is not JSON
+    ChatServer(context_limit=2048)                       # prompts over 2048 tokens get a 400
     ChatServer(think="inline")                           # "<think>...</think>" before the answer
     ChatServer(think="field")                            # a reasoning_content field instead
     ChatServer(omit_usage=True)                          # no "usage" object
@@ -27,104 +30,32 @@ By hand::
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .chat_quirks import REJECTABLE, THINK_MODES, Step, as_step, budget_of, rejection, wants_json
+from .chat_http import ERROR_TYPES, Handler, Server
+from .chat_quirks import (
+    REJECTABLE,
+    THINK_MODES,
+    Step,
+    as_step,
+    budget_of,
+    context_rejection,
+    rejection,
+    wants_json,
+)
 
 Reply = str | Callable[[dict[str, Any]], str]
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_RECORDED = 1000
 
-_ERROR_TYPES = {
-    400: ("invalid_request_error", "Bad request."),
-    401: ("invalid_request_error", "Incorrect API key provided: {key}."),
-    403: ("permission_denied", "You are not allowed to use this model."),
-    404: ("invalid_request_error", "The model `{model}` does not exist."),
-    429: ("rate_limit_exceeded", "Rate limit reached. Please try again later."),
-}
 
 
 def _tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # a stalled client frees its thread after this many seconds
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send_error(
-        self,
-        status: int,
-        message: str,
-        kind: str = "invalid_request_error",
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        # Short retry delays keep the client's automatic retries fast in tests.
-        self._send_json(
-            status,
-            {"error": {"message": message, "type": kind, "param": param, "code": code}},
-            {"retry-after-ms": "10"} if headers is None else headers,
-        )
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
-            model = self.server.owner.model
-            created = int(time.time())
-            entry = {"id": model, "object": "model", "created": created, "owned_by": "local"}
-            self._send_json(200, {"object": "list", "data": [entry]})
-        else:
-            self._send_error(404, f"Unknown path {self.path}")
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._send_error(413, f"Request body over {MAX_BODY_BYTES} bytes")
-            return
-        raw = self.rfile.read(length) if length > 0 else b""
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_error(404, f"Unknown path {self.path}")
-            return
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self._send_error(400, "Request body is not a JSON object")
-            return
-        self.server.owner._answer(self, body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: ChatServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # quiet
-        pass
 
 
 class ChatServer:
@@ -142,7 +73,9 @@ class ChatServer:
     are empty with ``finish_reason: "length"`` (thoughts only, as a reasoning model out of
     budget).  ``reject_params``: names from ``chat_quirks.REJECTABLE`` answered with a 400 in
     OpenAI's wording when a request carries them.  ``json_reply``: the reply used instead of
-    ``reply`` when the request asks for ``response_format`` JSON.
+    ``reply`` when the request asks for ``response_format`` JSON.  ``context_limit``: the
+    model's context window in tokens (4 characters each); a longer request gets the 400 that
+    OpenAI (prompt over) or vLLM (prompt plus requested output over) sends.
     """
 
     def __init__(
@@ -160,6 +93,7 @@ class ChatServer:
         empty_length: int = 0,
         reject_params: Iterable[str] = (),
         json_reply: Reply | None = None,
+        context_limit: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -174,6 +108,7 @@ class ChatServer:
         self.empty_length = empty_length
         self.reject_params = frozenset(reject_params)
         self.json_reply = json_reply
+        self.context_limit = context_limit
         self.reply = reply
         self.model = model
         self.status = status
@@ -189,16 +124,18 @@ class ChatServer:
         self._count = 0
         self._empty_sent = 0
         self._statuses: list[int] = []
-        self._httpd: _Server | None = None
+        self._httpd: Server | None = None
         self._base_url: str | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # set by stop(): releases answers still waiting
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ChatServer:
         if self._httpd is not None:
             return self
-        httpd = _Server((self.host, self.port), _Handler)
+        self._stopping.clear()
+        httpd = Server((self.host, self.port), Handler)
         httpd.owner = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -213,6 +150,7 @@ class ChatServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()
         httpd.shutdown()
         httpd.server_close()
         if self._thread is not None:
@@ -254,7 +192,7 @@ class ChatServer:
 
     # -- answering -------------------------------------------------------------------------
 
-    def _answer(self, handler: _Handler, body: dict[str, Any]) -> None:
+    def _answer(self, handler: Handler, body: dict[str, Any]) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             index = self._count
@@ -272,10 +210,10 @@ class ChatServer:
                 self._failed += 1
         delay = self.delay if step is None else step.delay
         if delay > 0:
-            time.sleep(delay)
+            self._stopping.wait(delay)
         model = str(body.get("model") or self.model)
         if fail and status is not None:
-            kind, template = _ERROR_TYPES.get(status, ("server_error", "Injected failure."))
+            kind, template = ERROR_TYPES.get(status, ("server_error", "Injected failure."))
             key = headers.get("authorization", "").removeprefix("Bearer ")
             message = step.message if step is not None and step.message else template
             extra = step.error_headers() if step is not None else None
@@ -288,6 +226,9 @@ class ChatServer:
             handler._send_error(400, "ChatServer does not support stream=true")
             return
         rejected = rejection(body, self.reject_params) if step is None else None
+        if rejected is None:
+            rejected = context_rejection(_tokens(_prompt(body)), budget_of(body),
+                                         self.context_limit)
         if rejected is not None:
             self._record(400)
             handler._send_error(400, rejected.message, param=rejected.param,
@@ -301,7 +242,7 @@ class ChatServer:
             del self._statuses[:-MAX_RECORDED]
 
     def _send_answer(
-        self, handler: _Handler, body: dict[str, Any], model: str, step: Step | None
+        self, handler: Handler, body: dict[str, Any], model: str, step: Step | None
     ) -> None:
         reply = self.json_reply if self.json_reply is not None and wants_json(body) else self.reply
         try:
@@ -325,8 +266,7 @@ class ChatServer:
             message["reasoning_content"] = thoughts
         if self.think in ("inline", "both") and not empty:
             message["content"] = f"<think>\n{thoughts}\n</think>\n\n{text}"
-        messages = body.get("messages") or []
-        prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+        prompt = _prompt(body)
         response: dict[str, Any] = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -352,7 +292,15 @@ class ChatServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             }
         self._record(200)
+        if step is not None and (step.cut or step.body is not None):
+            handler._send_json(200, response, raw=step.body, cut=step.cut)
+            return
         handler._send_json(200, response)
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    return "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -370,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think", choices=THINK_MODES, default=None)
     parser.add_argument("--empty-length", type=int, default=0, metavar="N")
     parser.add_argument("--reject", default="", help="comma list, e.g. temperature,max_tokens")
+    parser.add_argument("--context-limit", type=int, default=None, metavar="TOKENS")
     args = parser.parse_args(argv)
     server = ChatServer(
         reply=args.reply,
@@ -380,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         think=args.think,
         empty_length=args.empty_length,
         reject_params=[p.strip() for p in args.reject.split(",") if p.strip()],
+        context_limit=args.context_limit,
         host=args.host,
         port=args.port,
     )
