@@ -1,3 +1,6 @@
-from .cli import main
+"""``python -m summarize_video``: the same as the ``summarize-video`` command."""
 
-main()
+from summarize_video.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ from .cli_batch import FILES, BatchReport, EtaColumn, FilesBar, print_hits
 from .cli_options import LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .cost import format_cost_line
 from .errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
+from .redaction import redact_url
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -192,7 +193,8 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
                 _print_requests(result)
                 continue
             written = ", ".join(str(p) for p in outcome.outputs)
-            err.print(f"[green]done:[/] {escape(str(outcome.url or outcome.path))} "
+            shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
+            err.print(f"[green]done:[/] {escape(shown)} "
                       f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
             if result.summary:
                 click.echo(result.summary)

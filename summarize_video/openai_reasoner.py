@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, ReasonerAuthError, ReasonerContextError, ReasonerError
 from .openai_compat import (
@@ -37,6 +36,7 @@ from .reasoner_base import (
     Usage,
     strip_thinking,
 )
+from .redaction import redact_url
 from .tokens import count_messages, count_tokens
 
 if TYPE_CHECKING:
@@ -52,18 +52,6 @@ DEFAULT_TEMPERATURE = 0.2
 _DETAIL_MAX_CHARS = 300
 # Rejections worth a reshaped retry: at most one per parameter, and never more than these.
 _MAX_ADAPTATIONS = 6
-
-
-def _display_url(url: str) -> str:
-    """The URL with any ``user:password@`` replaced, fit for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def _one_line(text: str) -> str:
@@ -104,7 +92,7 @@ class OpenAIReasoner:
             raise ConfigError("no model name for the reasoning LLM", hint="pass --llm-model")
         if url and not url.lower().startswith(("http://", "https://")):
             raise ConfigError(
-                f"base URL {_display_url(url)!r} is not an http(s) URL",
+                f"base URL {redact_url(url)!r} is not an http(s) URL",
                 hint="e.g. --base-url http://localhost:11434/v1 for Ollama",
             )
         if not timeout > 0:
@@ -126,7 +114,7 @@ class OpenAIReasoner:
         self.max_output_tokens = int(max_output_tokens)
         # Kept only to scrub it from server messages; never shown.
         self._secret = key
-        self._where = _display_url(self.base_url) if self.base_url else "OpenAI"
+        self._where = redact_url(self.base_url) if self.base_url else "OpenAI"
         self._local = self.base_url is not None
         official = self.base_url is None or self.base_url.startswith(OPENAI_BASE_URL)
         # What this server takes; rejections change it for all later calls.

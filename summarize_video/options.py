@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
 DEFAULT_WHISPER_MODEL_CPU = "base"
@@ -187,7 +188,7 @@ class Options:
             "caption_model": self.caption_model,
             "whisper_model": self.whisper_model,
             "llm_model": None if self.no_llm else self.llm_model,
-            "base_url": None if self.no_llm else self.base_url,
+            "base_url": None if self.no_llm or not self.base_url else redact_url(self.base_url),
             "language": self.language,
             "device": self.device,
         }

@@ -25,6 +25,7 @@ from .probe import MediaInfo, probe
 from .provenance import build_provenance
 from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
+from .redaction import redact_url
 from .results import Result, VideoInfo
 from .stages import (
     caption_params,
@@ -133,9 +134,9 @@ class Summarizer:
             cap = self.options.max_download_mb
             with fetch(str(path), max_bytes=cap * 10**6 if cap else None,
                        progress=self.progress) as local:
-                return self._summarize(local, str(path).strip(),
+                return self._summarize(local, redact_url(str(path).strip()),
                                        {"download": time.perf_counter() - started}, started)
-        return self._summarize(path, source, {}, started)
+        return self._summarize(path, redact_url(source) if source else None, {}, started)
 
     def _summarize(self, path: str | Path, source: str | None, timings: dict[str, float],
                    started: float) -> Result:

@@ -18,6 +18,7 @@ from typing import Any
 from . import __version__, prompting, synthesis
 from .config import SECRETS
 from .options import Options
+from .redaction import redact_url
 
 # Distributions whose versions change results (yt-dlp only matters for URL inputs).
 PACKAGES = ("torch", "transformers", "openai-whisper", "av", "openai", "numpy", "tiktoken",
@@ -87,6 +88,8 @@ def settings_record(options: Options) -> dict[str, Any]:
         value = getattr(options, f.name)
         if isinstance(value, Path):
             value = str(value)
+        elif f.name == "base_url" and value:
+            value = redact_url(value)
         elif isinstance(value, tuple):
             value = list(value)
         record[f.name] = value

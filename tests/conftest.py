@@ -8,6 +8,8 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("OPENAI_API_KEY", None)
+# The openai library's own debug logging, on for the whole suite (see tests/secrets_scan.py).
+os.environ["OPENAI_LOG"] = "debug"
 os.environ.pop("OPENAI_BASE_URL", None)
 # Requests to the local test server must never go through a proxy.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import secrets_scan
 from tests.clips import make_clip
 
 # Options from the developer's environment must not reach the tests (see summarize_video.config).
@@ -28,7 +31,33 @@ ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test whose captured output or log records show the sentinel API key fails."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    found = [name for name, text in report.sections if secrets_scan.leaks(text)]
+    if found and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = f"the sentinel API key appeared in: {', '.join(found)}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session fails when any file the tests left behind holds the sentinel API key."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    root = factory.getbasetemp()
+    found = secrets_scan.leaking_files(root)
+    if found:
+        print(f"\nthe sentinel API key appeared in {len(found)} file(s) under {root}:")
+        for name in found[:50]:
+            print(f"  {name}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_api_key: run with no API key in env or config")
     try:
         import torch
     except ImportError:  # pragma: no cover
@@ -47,11 +76,18 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture(autouse=True)
-def empty_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                 ) -> Path:
-    """Each test reads an empty config file of its own, never the user's."""
+def empty_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Path:
+    """Each test reads a config file of its own, never the user's: empty but for the
+    sentinel API key (see ``secrets_scan``), which is also in the environment. Tests marked
+    ``no_api_key`` run with neither."""
     path = tmp_path_factory.mktemp("config") / "config.toml"
-    path.write_text("", encoding="utf-8")
+    if request.node.get_closest_marker("no_api_key"):
+        path.write_text("", encoding="utf-8")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    else:
+        path.write_text(f'api_key = "{secrets_scan.SENTINEL}"\n', encoding="utf-8")
+        monkeypatch.setenv("OPENAI_API_KEY", secrets_scan.SENTINEL)
     monkeypatch.setenv("SUMMARIZE_VIDEO_CONFIG", str(path))
     return path
 

@@ -62,6 +62,7 @@ def test_precedence_flags_env_config_defaults(config_file: Path) -> None:
     assert sources["prices_file"] == f"config {config_file} [prices]"
 
 
+@pytest.mark.no_api_key
 def test_config_command_shows_values_and_sources(config_file: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUMMARIZE_VIDEO_INTERVAL", "4")
@@ -81,6 +82,7 @@ def test_config_command_shows_values_and_sources(config_file: Path,
     assert res.exit_code == 0 and res.output == f"{config_file}\n"
 
 
+@pytest.mark.no_api_key
 @pytest.mark.parametrize("where", ["flag", "env SUMMARIZE_VIDEO_API_KEY", "env OPENAI_API_KEY",
                                    "config"])
 def test_the_api_key_is_never_printed(config_file: Path, monkeypatch: pytest.MonkeyPatch,
@@ -191,6 +193,7 @@ def test_config_prices_reach_the_price_table(config_file: Path) -> None:
         resolve({}, set())
 
 
+@pytest.mark.no_api_key
 def test_summarize_uses_the_config_file(config_file: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch,
                                         tiny_models: dict[str, Path], chat_server: Any) -> None:

@@ -243,6 +243,7 @@ def test_missing_and_non_video_files_one_line_no_traceback(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.no_api_key
 def test_missing_api_key_is_a_config_error_before_models_load(tmp_path: Path) -> None:
     """With no key and no base URL the default "auto" reasoner is the local one (not an
     error); asking for the openai backend without a key is still the one-line exit-2 error,

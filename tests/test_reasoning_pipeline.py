@@ -111,6 +111,7 @@ def test_ask_answers_a_question_with_focus(tmp_path: Path, tiny_models: dict[str
     assert "What colour is it?" in user_message(chat_server.requests[0])
 
 
+@pytest.mark.no_api_key
 def test_local_reasoner_through_the_cli(tmp_path: Path, tiny_models: dict[str, Path],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from summarize_video.testing.tiny_llm import build_tiny_llm
