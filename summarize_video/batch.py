@@ -26,7 +26,7 @@ from .ledger import DONE, FAILED, Ledger, default_ledger_path, settings_fingerpr
 from .options import Options
 from .pipeline import Summarizer
 from .results import Result
-from .writers import get_writer, output_stems, write_outputs
+from .writers import check_output_dir, get_writer, output_stems, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ def summarize_many(
     if summarizer is None:
         summarizer = Summarizer(Options.from_kwargs(options, **option_values))
     opts = summarizer.options
+    if write:
+        check_output_dir(opts.output_dir)
     inputs = list(discover(paths, recursive=recursive, include=include, exclude=exclude))
     stems = output_stems([i.path for i in inputs if i.error is None])
     book: Ledger | None = None

@@ -11,9 +11,11 @@ never sees half a file and an interrupted run leaves the previous file (or none)
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -24,6 +26,9 @@ from .naming import output_stems, sanitize_stem
 from .results import Result
 from .subtitles import Cue, caption_cues, render_srt, render_vtt, render_youtube_chapters
 from .timeline import format_timestamp
+
+# A temporary output file this old belongs to a writer that was killed (kill -9, power loss).
+STALE_TMP_S = 60.0
 
 __all__ = ["WRITERS", "Writer", "atomic_write_text", "get_writer", "output_stems",
            "sanitize_stem", "write_outputs"]
@@ -193,8 +198,24 @@ def write_outputs(result: Result, output_dir: Path | str, formats: Sequence[str]
     return [get_writer(fmt).write(result, out, name) for fmt in formats]
 
 
+def check_output_dir(output_dir: Path | str) -> Path:
+    """Create ``output_dir`` and prove a file can be made in it, before any work is done:
+    a read-only or missing folder is a usage error (exit 2), not minutes lost."""
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".summarize-video-", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"output folder {out} is not writable: {exc.strerror or exc}",
+                          stage="write", hint="choose another --output-dir") from None
+    return out
+
+
 def atomic_write_text(target: Path, text: str) -> None:
-    """Write to a temporary file beside ``target``, fsync, then rename over it."""
+    """Write to a temporary file beside ``target``, fsync, then rename over it. Temporaries
+    of ``target`` left by a killed writer (older than ``STALE_TMP_S``) are removed."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -202,6 +223,7 @@ def atomic_write_text(target: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        _sweep_stale(target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
@@ -209,3 +231,13 @@ def atomic_write_text(target: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sweep_stale(target: Path) -> None:
+    now = time.time()
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if now - stale.stat().st_mtime > STALE_TMP_S:
+                stale.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
