@@ -3,9 +3,10 @@
 Folders give the media files in them (sub-folders too with ``recursive``), in a deterministic
 order: sorted by their path relative to the folder, case-insensitively. Only regular files are
 taken: FIFOs, sockets and device files are skipped without being opened (opening a FIFO would
-block), and so are files whose extension is not a media one. A symlink to a folder is followed
-only when its target lies inside the folder given (so nothing outside it is ever read, and a
-symlink loop is never walked twice). A file reached twice (named twice, or through a symlink)
+block), and so are files whose extension is not a media one. A symlink met in a folder (to a
+file or a folder) is followed only when its target lies inside the folder given (so nothing
+outside it is ever read, and a symlink loop is never walked twice); a path named directly is
+the user's choice and is followed. A file reached twice (named twice, or through a symlink)
 is processed once.
 
 ``include`` and ``exclude`` are glob patterns matched against the path relative to the folder
@@ -177,6 +178,9 @@ def _walk(root: Path, recursive: bool, include: tuple[str, ...], exclude: tuple[
                 pending.append((Path(entry.path), relative + "/"))
             elif stat.S_ISREG(st.st_mode):
                 path = Path(entry.path)
+                if entry.is_symlink() and not _inside(os.path.realpath(path), real_root):
+                    log.info("not following %s: it points outside %s", entry.path, root)
+                    continue
                 if is_media_name(path) and selected(relative, include, exclude):
                     found.append((relative, path))
             elif is_media_name(Path(entry.name)):

@@ -110,8 +110,15 @@ def test_folder_symlinks_never_lead_outside_the_root_or_loop(tmp_path: Path) -> 
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
     (root / "again").symlink_to(root / "sub", target_is_directory=True)
     (root / "broken.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (root / "leak.mp4").symlink_to(outside / "secret.mp4")  # a file link out of the root
+    (root / "self.mp4").symlink_to(root / "self.mp4")  # a link to itself
     got = discovered([root], recursive=True)
     assert names(got, root) == ["a.mp4", "sub/b.mp4"]
+    # A file link that stays inside is read, once.
+    (root / "sub" / "same.mp4").symlink_to(root / "a.mp4")
+    assert len(discovered([root], recursive=True)) == 2
+    # Named directly, a link is the user's choice and is followed.
+    assert len(discovered([root / "leak.mp4"])) == 1
     # The root itself may be a symlink.
     (tmp_path / "alias").symlink_to(root, target_is_directory=True)
     assert len(discovered([tmp_path / "alias"], recursive=True)) == 2
