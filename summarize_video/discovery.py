@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError
+from .storage import file_uri_path, unsupported_uri, uri_scheme
 from .urls import is_url, url_file_name
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,24 @@ def discover(paths: Iterable[str | Path], *, recursive: bool = False,
 
     A path that does not exist, or that names something other than a regular file (a FIFO, a
     device), is reported as an ``Input`` with an error, so one bad path never stops the others.
-    ``http(s)://`` strings are URL inputs, downloaded when processed.
+    ``http(s)://`` strings are URL inputs, downloaded when processed; ``file://`` URIs are
+    local paths; other URI schemes are reported as errors (see ``summarize_video.storage``).
     """
     include, exclude = tuple(include), tuple(exclude)
     seen: set[str] = set()
     for given in paths:
         if is_url(given):
             yield Input(Path(url_file_name(str(given))), url=str(given).strip())
+            continue
+        scheme = uri_scheme(given)
+        if scheme == "file":
+            try:
+                given = file_uri_path(str(given))
+            except InputError as exc:
+                yield Input(Path(str(given)), exc)
+                continue
+        elif scheme is not None:
+            yield Input(Path(str(given)), unsupported_uri(str(given), scheme))
             continue
         p = Path(given)
         if p.is_dir():
