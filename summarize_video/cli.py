@@ -29,6 +29,7 @@ EPILOG = f"""
 Examples:
   summarize-video talk.mp4
   summarize-video lectures/ --recursive --output-dir summaries/
+  summarize-video /shared/archive/ -r --executor ray --ray-address 10.0.0.1:6379
   summarize-video talk.mp4 --base-url http://localhost:11434/v1 --llm-model llama3.2
   summarize-video talk.mp4 --no-llm --format json
   summarize-video talk.mp4 --dry-run
@@ -73,16 +74,21 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 @_common
 @click.version_option(__version__, "--version", prog_name="summarize-video")
 def summarize_command(paths: tuple[str, ...], recursive: bool, include: tuple[str, ...],
-                      exclude: tuple[str, ...], force: bool, ledger: Path | None, quiet: bool,
-                      verbose: bool, **values: Any) -> None:
+                      exclude: tuple[str, ...], force: bool, ledger: Path | None,
+                      executor: str, ray_address: str | None, ray_workers: int | None,
+                      llm_concurrency: int | None, quiet: bool, verbose: bool,
+                      **values: Any) -> None:
     """Summarize videos: local frame captions and a local transcript, reasoned over by one LLM.
 
     PATHS are video or audio files, or folders of them. For each input, NAME.summary.md and
     NAME.summary.json are written to the output folder. The first real run downloads the
     default models. Files already done with the same content and settings (see --ledger) are
-    skipped. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
+    skipped. PATHS may be file:// URIs; with --executor ray they must be readable on every
+    node. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
     """
-    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger}
+    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger,
+             "executor": executor, "ray_address": ray_address, "ray_workers": ray_workers,
+             "llm_concurrency": llm_concurrency}
     _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))
 
 

@@ -194,6 +194,20 @@ BATCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--force", is_flag=True,
                  help="Redo files the ledger has done with the same content and settings."),
     LEDGER_OPTION,
+    click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                 show_default=True,
+                 help="local: this process; ray: across a Ray cluster (pip install "
+                 "\"summarize-video[ray]\"); same outputs and ledger."),
+    click.option("--ray-address", default=None, metavar="ADDR",
+                 show_default="env RAY_ADDRESS, else a Ray instance on this machine",
+                 help="Ray head node to run on (HOST:PORT, or auto); with --executor ray."),
+    click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+                 show_default="one per GPU, else one per CPU",
+                 help="Ray workers, each with its models loaded once; with --executor ray."),
+    click.option("--llm-concurrency", type=click.IntRange(min=1), default=None,
+                 show_default="4",
+                 help="Most reasoning calls at a time across the Ray cluster (keep it under "
+                 "the server's rate limit); with --executor ray."),
 ]
 
 

@@ -90,13 +90,13 @@ class Summarizer:
         self.cache: Cache | None = None
         if not o.no_cache:
             self.cache = cache or Cache(o.cache_dir)
+        # The backends the caller passed in as objects (not made from the options).
+        self.given_backends = tuple(name for name, backend in (
+            ("captioner", captioner), ("transcriber", transcriber), ("reasoner", reasoner))
+            if backend is not None)
         self.reasoner: Reasoner | None = None
         if not (o.no_llm or o.dry_run):
-            self.reasoner = reasoner or create_reasoner(
-                o.reasoner, model=o.llm_model, base_url=o.base_url, api_key=o.api_key,
-                timeout=o.timeout, max_retries=o.llm_max_retries,
-                max_output_tokens=o.llm_max_output_tokens, device=o.device,
-            )
+            self.reasoner = reasoner or build_reasoner(o)
         self._captioner = captioner
         self._transcriber = transcriber
         self._captioner_kwargs: dict[str, Any] = dict(
@@ -346,6 +346,15 @@ class Summarizer:
             settings["llm_model"] = self.reasoner.model_id
             settings["llm_backend"] = getattr(self.reasoner, "backend", None)
         return settings
+
+
+def build_reasoner(o: Options) -> Reasoner:
+    """The reasoning backend the options name (a server client or a local model)."""
+    return create_reasoner(
+        o.reasoner, model=o.llm_model, base_url=o.base_url, api_key=o.api_key,
+        timeout=o.timeout, max_retries=o.llm_max_retries,
+        max_output_tokens=o.llm_max_output_tokens, device=o.device,
+    )
 
 
 def summarize(

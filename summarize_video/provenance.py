@@ -49,7 +49,7 @@ def build_provenance(
         prompts += [prompting.SYSTEM, prompting.SUMMARY]
         if int(reasoning.get("windows") or 1) > 1:
             prompts.append(synthesis.PARTIAL)
-    llm = _model(reasoner, options.reasoner) if reasoner is not None else None
+    llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
     if llm is None and planned:
         llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,
                "revision": None}
@@ -60,8 +60,8 @@ def build_provenance(
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
         "models": {
-            "captioner": _model(captioner, options.captioner) if captioner else None,
-            "transcriber": _model(transcriber, options.transcriber) if transcriber else None,
+            "captioner": model_record(captioner, options.captioner) if captioner else None,
+            "transcriber": model_record(transcriber, options.transcriber) if transcriber else None,
             "reasoner": llm,
         },
         "prompts": {name: _prompt(name, options.prompts_dir) for name in prompts},
@@ -103,7 +103,12 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _model(backend: Any, default_backend: str) -> dict[str, Any]:
+def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
+    """Backend, class, model id and revision of a backend. A stand-in for a backend that runs
+    elsewhere (the Ray executor's reasoner) reports the real one's, as ``provenance_model``."""
+    described = getattr(backend, "provenance_model", None)
+    if isinstance(described, dict):
+        return dict(described)
     return {
         "backend": getattr(backend, "backend", None) or default_backend,
         "class": type(backend).__name__,

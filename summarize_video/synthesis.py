@@ -281,7 +281,7 @@ class _Run:
             raise ConfigError(f"internal: a request of {size} tokens exceeds the budget of "
                               f"{self.plan.prompt_budget}", hint=HINT)
         self.sent.append(messages)
-        completion = _complete(self.reasoner, messages, max_output_tokens, json_mode)
+        completion = complete_with(self.reasoner, messages, max_output_tokens, json_mode)
         self.completions.append(completion)
         return completion.text
 
@@ -354,7 +354,7 @@ def _group_request(p: Plan, group: Sequence[tuple[str, str]]) -> list[Message]:
     return _partial(p, _span(group), _join(group))
 
 
-def _complete(reasoner: Reasoner, messages: list[Message], max_output_tokens: int,
+def complete_with(reasoner: Reasoner, messages: list[Message], max_output_tokens: int,
               json_mode: bool) -> Completion:
     """``complete(messages, max_output_tokens=, json_mode=)`` where the reasoner takes them."""
     method: Any = reasoner.complete
