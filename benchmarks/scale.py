@@ -33,8 +33,8 @@ MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "m
 CACHE = Path(__file__).resolve().parent / ".cache"  # the tiny models, kept (gitignored)
 PROMPTS = ROOT / "prompts"  # this checkout's prompts, whatever an editable install points at
 REPLY = "A benchmark summary. Key moments: 00:00 start."
-# The default inputs: every clip with a picture, with speech and without (~7 min in 18 files).
-FOLDERS = ("speech_video", "noaudio_video")
+# The default inputs: every clip, with picture, sound or both (~15 min in 49 files).
+FOLDERS = ("speech_video", "noaudio_video", "speech_audio", "odd_cases")
 
 
 def inputs(folders: list[str]) -> tuple[list[Path], float]:
