@@ -53,7 +53,10 @@ class RemoteFailure(Exception):
 
     @classmethod
     def of(cls, exc: BaseException) -> RemoteFailure:
-        return cls(type(exc).__name__, str(exc), traceback.format_exc())
+        failure = cls(type(exc).__name__, str(exc), traceback.format_exc())
+        if hasattr(failure, "add_note"):  # shown under SUMMARIZE_VIDEO_DEBUG=1's traceback
+            failure.add_note(f"on the Ray worker:\n{failure.remote_traceback}")
+        return failure
 
 
 @dataclass(frozen=True)
