@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,44 @@ def _worker_in_reasoning(server: ChatServer, since: int) -> tuple[Any, str]:
                 return worker, current
         time.sleep(0.05)
     raise AssertionError("no worker reached its reasoning step in time")
+
+
+class _InFlight:
+    """A chat server reply that counts the requests being answered at once. Until two have
+    met, each waits for another to arrive, or ``patience`` seconds, so that two workers'
+    reasoning steps meet at the server whenever the executor lets them."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self.now = self.peak = 0
+        self.changed = threading.Condition()
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        with self.changed:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.changed.notify_all()
+            self.changed.wait_for(lambda: self.peak > 1, timeout=self.patience)
+            self.now -= 1
+        return REPLY
+
+
+@pytest.mark.parametrize("llm_concurrency", [1, 2])
+def test_reasoning_calls_stay_within_the_cluster_wide_bound(
+    tmp_path: Path, tiny_models: dict[str, Path], ray_cluster: str, llm_concurrency: int
+) -> None:
+    files = [media_file(rel) for rel in MEDIA]
+    # Bound 2: the first call waits for the second (however long it takes to come). Bound 1:
+    # each call waits a while, for a second one the executor must not let through.
+    reply = _InFlight(patience=120.0 if llm_concurrency == 2 else 2.0)
+    with ChatServer(reply=reply) as server:
+        outcomes = list(summarize_many(
+            files, resume=False, write=False, executor="ray", ray_workers=2,
+            llm_concurrency=llm_concurrency, base_url=server.base_url, llm_model="test-model",
+            **model_options(tiny_models)))
+        assert len(server.requests) == len(files)
+    assert [o.status for o in outcomes] == ["done"] * len(files)
+    assert reply.peak == llm_concurrency
 
 
 def test_ctrl_c_stops_a_ray_batch_that_a_rerun_resumes(
