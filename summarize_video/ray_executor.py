@@ -53,7 +53,8 @@ FILE_RETRIES = 2
 AHEAD_PER_WORKER = 4
 # Times in a row a worker may die before it is up; then the batch stops (a configuration error).
 START_ATTEMPTS = 5
-# Longest wait for the first worker to start (the cluster may be busy, or autoscaling).
+# Longest wait with no worker up: for the first to start, or for one to come back when all
+# have died (the cluster may be busy, or autoscaling); then the batch stops.
 START_TIMEOUT_S = 900.0
 # Worker actors are named NAME_PREFIX + run id + "-" + number (``ray list actors`` shows them).
 NAME_PREFIX = "summarize-video-worker-"
