@@ -112,14 +112,9 @@ def _frame_time(frame: av.AudioFrame) -> float | None:
 
 
 def _open(name: str) -> av.container.InputContainer:
-    try:
-        return av.open(name, mode="r")
-    except PermissionError as exc:
-        raise InputError("permission denied", path=name, stage=STAGE,
-                         hint="check the file's read permission") from exc
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise DecodeError(f"cannot open the file: {_reason(exc)}", path=name, stage=STAGE,
-                          hint="is it a video or audio file? " + _HINT) from exc
+    from .safe_open import open_container
+
+    return open_container(name, stage=STAGE, error=DecodeError)
 
 
 class _Decoder:

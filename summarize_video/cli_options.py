@@ -47,6 +47,18 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  "0 captions every sampled frame."),
     click.option("--workers", type=click.IntRange(min=1), default=None, show_default="auto",
                  help="Processes decoding parts of long videos in parallel."),
+    click.option("--max-pixels", type=click.IntRange(min=0), default=D.max_pixels,
+                 show_default=True, help="Refuse a file whose header claims a larger picture "
+                 "(width x height), before decoding anything; 0: no limit."),
+    click.option("--max-fps", type=click.FloatRange(min=0), default=D.max_fps,
+                 show_default=True, help="Refuse a file whose header claims more frames per "
+                 "second; 0: no limit."),
+    click.option("--max-duration", type=click.FloatRange(min=0), default=D.max_duration,
+                 show_default="no limit", help="Refuse a file whose header claims more seconds; "
+                 "0: no limit."),
+    click.option("--decode-timeout", type=click.FloatRange(min=0), default=D.decode_timeout,
+                 show_default=True, help="Seconds decoding may go without progress before the "
+                 "file is abandoned as hung (its decoding processes killed); 0: no limit."),
     click.option("--caption-model", default=D.caption_model, show_default=True,
                  help="Captioning model: Hugging Face id or local folder (SmolVLM, BLIP, "
                  "Florence-2)."),

@@ -93,8 +93,9 @@ class Plan:
     minimum: int
 
 
-def scan_packets(container: Any, stream: Any) -> PacketIndex | None:
-    """Demux the stream without decoding. None when the index cannot drive a plan."""
+def scan_packets(container: Any, stream: Any, stats: Any = None) -> PacketIndex | None:
+    """Demux the stream without decoding. None when the index cannot drive a plan.
+    ``stats.scanned``, when given, counts the packets read as it goes."""
     import av
 
     pts: list[int] = []
@@ -104,6 +105,8 @@ def scan_packets(container: Any, stream: Any) -> PacketIndex | None:
     ended = False
     try:
         for packet in container.demux(stream):
+            if stats is not None:
+                stats.scanned += 1
             if packet.size == 0:
                 ended = True
                 continue

@@ -72,6 +72,8 @@ class SamplingStats:
     decoded: int = 0
     # Frames yielded.
     kept: int = 0
+    # Packets read by the index pass (demuxed, not decoded).
+    scanned: int = 0
     # Seeks made (all processes).
     seeks: int = 0
     # Frames that must be decoded at minimum: for each kept frame, the frames from the keyframe
@@ -129,7 +131,7 @@ def sample_frames(
         run.sar = sample_aspect(stream)
         run.tags = SimpleNamespace(metadata=dict(stream.metadata or {}))
         run.size = (stream.codec_context.width or 0, stream.codec_context.height or 0)
-        index = scan_packets(container, stream) if seek else None
+        index = scan_packets(container, stream, stats) if seek else None
     finally:
         container.close()
     planned = index is not None

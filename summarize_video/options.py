@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .limits import DEFAULT_MAX_FPS, DEFAULT_MAX_PIXELS
 from .redaction import redact_url
 
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
@@ -45,6 +46,9 @@ DEFAULT_SILENCE_GATE = True
 DEFAULT_NO_SPEECH_THRESHOLD = 0.6
 DEFAULT_LOGPROB_THRESHOLD = -1.0
 DEFAULT_COMPRESSION_RATIO_THRESHOLD = 2.4
+# Seconds a decoding process may go without progress (a packet read, a frame decoded) before
+# it is stopped: a damaged file can make FFmpeg scan forever.
+DEFAULT_DECODE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,16 @@ class Options:
     dedup_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
     # Processes that decode parts of a long file in parallel; None picks from the cores.
     workers: int | None = None
+    # Refuse a file whose header claims a picture of more pixels than this (width x height,
+    # before any decoding); None or 0: no limit.
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    # Refuse a file whose header claims more frames per second than this; None or 0: no limit.
+    max_fps: float | None = DEFAULT_MAX_FPS
+    # Refuse a file whose header claims more seconds than this; None or 0: no limit.
+    max_duration: float | None = None
+    # Seconds decoding may go without progress before the file is abandoned as hung (its
+    # decoding processes killed); None or 0: wait forever.
+    decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT
     # Transcription backend name (see summarize_video.transcription.TRANSCRIBERS).
     transcriber: str = "whisper"
     # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
@@ -147,6 +161,10 @@ class Options:
             raise ConfigError(f"unknown caption context {self.caption_context!r}",
                               stage="options",
                               hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
+        for name in ("max_pixels", "max_fps", "max_duration", "decode_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{name} must be 0 or more, got {value}", stage="options")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]

@@ -20,7 +20,8 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -102,11 +103,11 @@ def run_chunks(args: tuple[Any, ...], index: PacketIndex, chunks: list[Chunk], w
     stats.workers = workers
     threads = max(1, _cores() // workers)
     init = (*args, threads, index.pts, index.key, index.discard, index.time_base)
-    pool = _Pool(workers, init, chunks)
+    pool = _Pool(workers, init, chunks, stats)
     try:
         for i in range(len(chunks)):
             result = pool.result(i)
-            stats.decoded += result.decoded
+            pool.add_decoded(result.decoded)
             stats.seeks += result.seeks
             for raw, size, data in result.frames:
                 yield raw - origin, raw, Image.frombytes("RGB", size, data)
@@ -119,9 +120,16 @@ def run_chunks(args: tuple[Any, ...], index: PacketIndex, chunks: list[Chunk], w
 
 
 class _Pool:
-    """Worker processes, one feeding thread each; results are kept until taken, in order."""
+    """Worker processes, one feeding thread each; results are kept until taken, in order.
 
-    def __init__(self, workers: int, init: tuple[Any, ...], chunks: list[Chunk]) -> None:
+    Workers report packets decoded while a chunk runs; they are added to ``stats.decoded`` at
+    once (a watchdog sees progress), the rest of a chunk's count when its result comes.
+    """
+
+    def __init__(self, workers: int, init: tuple[Any, ...], chunks: list[Chunk],
+                 stats: Any) -> None:
+        self.stats = stats
+        self.counting = threading.Lock()
         self.tasks = iter(enumerate(chunks))
         self.results: dict[int, _Result] = {}
         self.cond = threading.Condition()
@@ -159,6 +167,13 @@ class _Pool:
             try:
                 _send(proc.stdin, (chunk.spans, chunk.kept_pts))
                 result = _recv(proc.stdout)
+                reported = 0
+                while isinstance(result, tuple) and result[:1] == ("decoded",):
+                    self.add_decoded(result[1])
+                    reported += result[1]
+                    result = _recv(proc.stdout)
+                if isinstance(result, _Result):
+                    result.decoded -= reported
             except (OSError, EOFError, pickle.UnpicklingError) as exc:
                 result = _Result(status="mismatch", message=f"worker failed ({exc})")
             if result is None:
@@ -166,6 +181,10 @@ class _Pool:
             with self.cond:
                 self.results[i] = result
                 self.cond.notify_all()
+
+    def add_decoded(self, n: int) -> None:
+        with self.counting:
+            self.stats.decoded += n
 
     def result(self, i: int) -> _Result:
         with self.cond:
@@ -241,7 +260,7 @@ def serve() -> None:
         return
     _init(*init)
     while (task := _recv(inp)) is not None:
-        _send(out, _work(*task))
+        _send(out, _work(*task, report=_Reporter(out)))
 
 
 _state: dict[str, Any] = {}
@@ -271,7 +290,24 @@ def _source() -> PacketSource:
     return s["source"]
 
 
-def _work(spans: list[tuple[int, int]], kept_pts: list[int]) -> _Result:
+class _Reporter:
+    """Sends ``("decoded", n)`` for the packets decoded since the last report, at most a few
+    times a second, while a chunk runs."""
+
+    def __init__(self, out: Any, every: float = 0.25) -> None:
+        self.out, self.every = out, every
+        self.sent = 0
+        self.last = time.monotonic()
+
+    def __call__(self, decoded: int) -> None:
+        now = time.monotonic()
+        if decoded > self.sent and now - self.last >= self.every:
+            _send(self.out, ("decoded", decoded - self.sent))
+            self.sent, self.last = decoded, now
+
+
+def _work(spans: list[tuple[int, int]], kept_pts: list[int],
+          report: Callable[[int], None] | None = None) -> _Result:
     import av
 
     s = _state
@@ -280,6 +316,8 @@ def _work(spans: list[tuple[int, int]], kept_pts: list[int]) -> _Result:
         for frame in decode_spans(_source(), spans, kept_pts, result):
             image = to_image(frame, s["sar"], s["rotation"], s["max_side"], s["reformatter"])
             result.frames.append((float(frame.time), image.size, image.tobytes()))
+            if report is not None:
+                report(result.decoded)
     except PlanMismatch as exc:
         result.status, result.message = "mismatch", str(exc)
     except (av.FFmpegError, ValueError, OSError) as exc:

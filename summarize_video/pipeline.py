@@ -18,10 +18,12 @@ from . import __version__, prompting, synthesis
 from .cache import Cache, hash_file
 from .captioning import Captioner, create_captioner
 from .cost import cost_block, load_prices
-from .errors import ReasonerContextError, ReasonerError
+from .errors import InputError, ReasonerContextError, ReasonerError
+from .limits import Limits
+from .media_jobs import probe_file
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
-from .probe import MediaInfo, probe
+from .probe import MediaInfo
 from .provenance import build_provenance
 from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
@@ -53,6 +55,8 @@ NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech al
 NOTE_NO_SPEECH = "No speech was recognized in the audio track."
 NOTE_MUSIC_OR_NOISE = ("The audio track has sound but no confident speech (music or noise?): "
                        "nothing was transcribed.")
+NOTE_TRUNCATED = ("The file ends before its last MP4 box does (cut short, or still being "
+                  "written): the summary covers what is there.")
 
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:
@@ -143,7 +147,8 @@ class Summarizer:
         o = self.options
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
-        info = probe(path)
+        before = _state(path)
+        info = probe_file(path, Limits.from_options(o), o.decode_timeout or None)
         file_hash = (self.cache.file_hash(path) if self.cache is not None and source is None
                      else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
@@ -165,6 +170,10 @@ class Summarizer:
                                           transcript if speech_first else None)
             if pending is not None:
                 transcript = pending.result()
+        if _state(path) != before:
+            raise InputError("the file changed while it was being read (still being written "
+                             "or copied?)", path=source or str(path), stage="read",
+                             hint="retry once the recording or copy has finished")
         if not o.thumbnails:
             captions = [replace(c, thumbnail=None) for c in captions]
         segments = transcript.segments
@@ -182,6 +191,8 @@ class Summarizer:
             notes.append(NOTE_NO_SPEECH)
         if not info.has_video:
             notes.append(NOTE_NO_VIDEO)
+        if info.truncated:
+            notes.append(NOTE_TRUNCATED)
 
         entries = merge(captions, segments)
         timeline = render(entries)
@@ -320,7 +331,8 @@ class Summarizer:
                 cache_use["transcript"] = "hit"
                 return transcript_from_json(hit)
             cache_use["transcript"] = "miss"
-        transcript = run_transcript(path, transcriber, self.progress, timings)
+        transcript = run_transcript(path, transcriber, self.progress, timings,
+                                    self.options.decode_timeout or None)
         if self.cache is not None:
             self.cache.put("transcript", file_hash, params, transcript_to_json(transcript))
         return transcript
@@ -355,6 +367,15 @@ def build_reasoner(o: Options) -> Reasoner:
         timeout=o.timeout, max_retries=o.llm_max_retries,
         max_output_tokens=o.llm_max_output_tokens, device=o.device,
     )
+
+
+def _state(path: str | Path) -> tuple[int, int] | None:
+    """Size and modification time: a file still being written changes them."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def summarize(

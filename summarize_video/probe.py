@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .limits import Limits
+from .safe_open import FIX_NOT_MEDIA, check_readable, open_container, scan_bmff
 
-FIX_NOT_MEDIA = "pass a video or audio file FFmpeg can read"
+__all__ = ["FIX_NOT_MEDIA", "MediaInfo", "check_readable", "open_container", "probe"]
 
 
 @dataclass(frozen=True)
@@ -31,34 +32,8 @@ class MediaInfo:
     has_audio: bool
     video_codec: str | None = None
     audio_codec: str | None = None
-
-
-def check_readable(path: str | Path) -> Path:
-    """A clear error for a path that does not exist, is a folder, or cannot be read."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", path=str(path), hint="check the path")
-    if p.is_dir():
-        raise InputError("is a directory", path=str(path), hint="pass a file, or the folder alone")
-    if not os.access(p, os.R_OK):
-        raise InputError("permission denied", path=str(path), hint="make the file readable")
-    if p.stat().st_size == 0:
-        raise InputError("file is empty", path=str(path), hint=FIX_NOT_MEDIA)
-    return p
-
-
-def open_container(path: str | Path, stage: str = "probe") -> Any:
-    """Open with PyAV, turning every FFmpeg failure into an InputError naming the file."""
-    import av
-
-    p = check_readable(path)
-    try:
-        return av.open(str(p), mode="r", metadata_errors="ignore")
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise InputError(
-            f"not a readable media file ({reason})", path=str(path), stage=stage, hint=FIX_NOT_MEDIA
-        ) from exc
+    # The file ends before its last MP4 box does: cut short, or still being written.
+    truncated: bool = False
 
 
 def main_video_stream(container: Any) -> Any | None:
@@ -125,36 +100,50 @@ def container_origin(container: Any) -> float:
     return float(start) / av.time_base if start is not None else 0.0
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Read the headers (and the first video frame for rotation) of a media file."""
+def probe(path: str | Path, limits: Limits | None = None) -> MediaInfo:
+    """Read the headers (and the first video frame for rotation) of a media file.
+
+    ``limits`` (default ``Limits()``) are checked on what the headers claim before any frame
+    is decoded: a picture too large, a frame rate too high, a duration too long is an
+    ``InputError`` naming the limit.
+    """
     import av
 
+    limits = limits or Limits()
+    name = str(path)
     with open_container(path) as container:
         video = main_video_stream(container)
         audio = container.streams.best("audio") if container.streams.audio else None
         if video is None and audio is None:
             raise InputError("no video or audio stream", path=str(path), hint=FIX_NOT_MEDIA)
         duration = float(container.duration) / av.time_base if container.duration else None
+        limits.check_duration(name, duration)
         width = height = None
         fps = None
         rotation = 0
         vcodec = acodec = None
         if video is not None:
             vcodec = video.codec_context.name
+            limits.check_picture(name, video.codec_context.width or 0,
+                                 video.codec_context.height or 0)
+            rate = video.average_rate or video.guessed_rate
+            fps = float(rate) if rate else None
+            limits.check_fps(name, float(video.average_rate) if video.average_rate else None)
             first = _first_frame(container, video)
             rotation = rotation_of(video, first)
             w = video.codec_context.width or (first.width if first is not None else 0)
             h = video.codec_context.height or (first.height if first is not None else 0)
+            limits.check_picture(name, w, h)
             if w and h:
                 width, height = display_size(w, h, sample_aspect(video), rotation)
-            rate = video.average_rate or video.guessed_rate
-            fps = float(rate) if rate else None
             if duration is None and video.duration and video.time_base:
                 duration = float(video.duration * video.time_base)
         if audio is not None:
             acodec = audio.codec_context.name
             if duration is None and audio.duration and audio.time_base:
                 duration = float(audio.duration * audio.time_base)
+        limits.check_duration(name, duration)
+    scan = scan_bmff(path)
     return MediaInfo(
         path=str(path),
         duration_s=duration,
@@ -166,6 +155,7 @@ def probe(path: str | Path) -> MediaInfo:
         has_audio=audio is not None,
         video_codec=vcodec,
         audio_codec=acodec,
+        truncated=scan is not None and scan.truncated,
     )
 
 

@@ -55,6 +55,7 @@ def scene_frames(
     max_gap: float = 30.0,
     max_side: int | None = 768,
     stats: dict[str, int] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> Iterator[Frame]:
     """Yield the first frame of the video and the first frame of each new shot.
 
@@ -70,9 +71,10 @@ def scene_frames(
 
     ``Frame.t`` is the frame's presentation time from the container start; ``Frame.until`` is
     the next yielded frame's time, or the end of the last decoded frame. ``stats`` gets
-    ``decoded`` (frames decoded), ``kept`` and ``dropped`` added. A file that stops decoding
-    midway yields what came before and logs a warning; one that cannot be decoded at all raises
-    ``DecodeError``; a file without video yields nothing.
+    ``decoded`` (frames decoded), ``kept`` and ``dropped`` added at the end; ``counts``, when
+    given, has ``decoded`` and ``kept`` counted up as it goes (for a watchdog). A file that
+    stops decoding midway yields what came before and logs a warning; one that cannot be
+    decoded at all raises ``DecodeError``; a file without video yields nothing.
     """
     if not threshold >= 0:
         raise ConfigError(f"scene threshold must be 0 or more, got {threshold}", stage="sample")
@@ -81,7 +83,8 @@ def scene_frames(
             f"need 0 <= min_gap <= max_gap and max_gap > 0, got {min_gap} and {max_gap}",
             stage="sample",
         )
-    counts = {"decoded": 0, "kept": 0}
+    counts = {} if counts is None else counts
+    counts.update(decoded=0, kept=0)
     container = open_container(path, stage="sample")
     try:
         stream = main_video_stream(container)

@@ -21,7 +21,7 @@ from .captioning import Captioner
 from .concurrency import prefetch
 from .context import speech_context
 from .frames import Frame, SamplingStats, sample_frames
-from .options import Options
+from .options import DEFAULT_DECODE_TIMEOUT, Options
 from .probe import MediaInfo
 from .selection import drop_near_duplicates, scene_frames
 from .timeline import Caption
@@ -87,20 +87,35 @@ def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIDE, quality: int = 70)
 
 def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[str, int]
                   ) -> Iterator[Frame]:
-    """Frames to caption: sampled by interval or by scene, near-duplicates dropped.
+    """Frames to caption (see ``select_frames_here``), decoded in a child process under the
+    ``o.decode_timeout`` watchdog. ``counts`` is filled once the frames are consumed."""
+    from .media_jobs import frames_of
+
+    return frames_of(path, info.duration_s, o, counts)
+
+
+def select_frames_here(path: str | Path, duration: float | None, o: Options,
+                       counts: dict[str, int], live: dict[str, Any] | None = None
+                       ) -> Iterator[Frame]:
+    """Frames to caption: sampled by interval or by scene, near-duplicates dropped, decoded in
+    this process.
 
     ``counts`` is filled once the frames are consumed: decoded, sampled, kept, dropped.
+    ``live`` gets the sampler's counters while it runs (``"sampling"``: ``SamplingStats``,
+    ``"scene"``: a dict), for a watchdog.
     """
+    live = live if live is not None else {}
     scene: dict[str, int] = {}
-    sampling = SamplingStats()
+    sampling: SamplingStats = live.setdefault("sampling", SamplingStats())
     if o.sampling == "scene":
         sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
-                               max_gap=o.max_scene_gap, max_side=o.frame_max_side, stats=scene)
+                               max_gap=o.max_scene_gap, max_side=o.frame_max_side, stats=scene,
+                               counts=live.setdefault("scene", {}))
     else:
         sampled = sample_frames(path, o.interval, max_side=o.frame_max_side, workers=o.workers,
                                 stats=sampling)
     dedup: dict[str, int] = {}
-    yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold, end=info.duration_s,
+    yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold, end=duration,
                                     stats=dedup)
     if o.sampling == "scene":
         counts.update(decoded=scene.get("decoded", 0), sampled=scene.get("kept", 0))
@@ -184,16 +199,20 @@ def transcript_from_json(value: dict[str, Any]) -> Transcript:
 
 
 def run_transcript(path: str | Path, transcriber: Transcriber, progress: ProgressCallback,
-                   timings: dict[str, float]) -> Transcript:
+                   timings: dict[str, float],
+                   decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT) -> Transcript:
     """Decode and transcribe the audio of ``path``: in bounded pieces when the transcriber
-    has ``transcribe_stream`` (decoding then runs between them, its time counted apart)."""
-    from .audio import DEFAULT_CHUNK_S, iter_audio, load_audio
+    has ``transcribe_stream`` (decoding then runs between them, its time counted apart).
+    Decoding runs in a child process under a watchdog (``decode_timeout`` seconds without
+    progress; None: no limit)."""
+    from .audio import DEFAULT_CHUNK_S
+    from .media_jobs import audio_chunks, whole_audio
 
     progress("transcribe", 0, 1)
     t0 = time.perf_counter()
     stream = getattr(transcriber, "transcribe_stream", None)
     if stream is None:
-        audio = load_audio(path)
+        audio = whole_audio(path, decode_timeout)
         timings["audio"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         transcript = transcriber.transcribe(audio)
@@ -201,7 +220,7 @@ def run_transcript(path: str | Path, transcriber: Transcriber, progress: Progres
     else:
         decoding = [0.0]
         chunk_s = getattr(transcriber, "chunk_s", None) or DEFAULT_CHUNK_S
-        transcript = stream(_timed(iter_audio(path, chunk_s=chunk_s), decoding))
+        transcript = stream(_timed(audio_chunks(path, chunk_s, decode_timeout), decoding))
         timings["audio"] = decoding[0]
         timings["transcribe"] = time.perf_counter() - t0 - decoding[0]
     progress("transcribe", 1, 1)

@@ -241,8 +241,8 @@ def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
 
     real_scan = frames_mod.scan_packets
 
-    def lying_scan(container: object, stream: object) -> object:
-        index = real_scan(container, stream)
+    def lying_scan(container: object, stream: object, stats: object = None) -> object:
+        index = real_scan(container, stream, stats)
         index.key[:] = True  # every packet claims to be a keyframe
         return index
 
