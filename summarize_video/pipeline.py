@@ -40,7 +40,7 @@ from .stages import (
     transcript_to_json,
 )
 from .synthesis import Synthesis
-from .timeline import Caption, merge, render
+from .timeline import Caption, format_timestamp, merge, render
 from .tokens import count_messages, default_context_tokens, is_exact
 from .transcription import FLAG_MUSIC_OR_NOISE, Transcriber, Transcript, create_transcriber
 from .urls import fetch, is_url
@@ -55,6 +55,8 @@ NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech al
 NOTE_NO_SPEECH = "No speech was recognized in the audio track."
 NOTE_MUSIC_OR_NOISE = ("The audio track has sound but no confident speech (music or noise?): "
                        "nothing was transcribed.")
+NOTE_LYING_HEADER = ("The file's header claims a duration of {claimed}, but its streams end at "
+                     "{real}: the summary covers what is there.")
 NOTE_TRUNCATED = ("The file ends before its last MP4 box does (cut short, or still being "
                   "written): the summary covers what is there.")
 
@@ -193,6 +195,9 @@ class Summarizer:
             notes.append(NOTE_NO_VIDEO)
         if info.truncated:
             notes.append(NOTE_TRUNCATED)
+        if info.claimed_duration_s is not None and info.duration_s is not None:
+            notes.append(NOTE_LYING_HEADER.format(claimed=format_timestamp(
+                info.claimed_duration_s), real=format_timestamp(info.duration_s)))
 
         entries = merge(captions, segments)
         timeline = render(entries)

@@ -34,6 +34,9 @@ class MediaInfo:
     audio_codec: str | None = None
     # The file ends before its last MP4 box does: cut short, or still being written.
     truncated: bool = False
+    # What the header claimed when the streams end well before it (``duration_s`` is then
+    # where they really end); None when the header was right.
+    claimed_duration_s: float | None = None
 
 
 def main_video_stream(container: Any) -> Any | None:
@@ -142,6 +145,11 @@ def probe(path: str | Path, limits: Limits | None = None) -> MediaInfo:
             acodec = audio.codec_context.name
             if duration is None and audio.duration and audio.time_base:
                 duration = float(audio.duration * audio.time_base)
+        claimed = duration
+        if duration is not None and duration > LIE_MARGIN_S:
+            end = _streams_end(container)
+            if end is not None and end < duration - max(LIE_MARGIN_S, 0.02 * duration):
+                duration = end  # the header claims more than the streams hold
         limits.check_duration(name, duration)
     scan = scan_bmff(path)
     return MediaInfo(
@@ -156,7 +164,38 @@ def probe(path: str | Path, limits: Limits | None = None) -> MediaInfo:
         video_codec=vcodec,
         audio_codec=acodec,
         truncated=scan is not None and scan.truncated,
+        claimed_duration_s=claimed if claimed != duration else None,
     )
+
+
+# A header's duration may exceed where the streams end by this much (or 2%) before the
+# streams' end is taken instead.
+LIE_MARGIN_S = 2.0
+# Packets read after seeking to the claimed end before giving up (the last keyframe of a long
+# GOP, or an index that does not reach the end, can be far back).
+_END_PACKETS = 20_000
+
+
+def _streams_end(container: Any) -> float | None:
+    """Where the packets of the file really end, in seconds from the container's start:
+    seek towards the claimed end (seeking lands on the last keyframe when the claim is past
+    the streams) and read the packets from there. None when that cannot be told cheaply."""
+    import av
+
+    duration = container.duration
+    try:
+        container.seek(int(duration), backward=True, any_frame=False)
+        end: float | None = None
+        for n, packet in enumerate(container.demux()):
+            if n >= _END_PACKETS:
+                return None
+            if packet.pts is None or packet.time_base is None:
+                continue
+            t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            end = t if end is None else max(end, t)
+    except (av.FFmpegError, ValueError, OverflowError):
+        return None
+    return None if end is None else end - container_origin(container)
 
 
 def _first_frame(container: Any, stream: Any) -> Any | None:

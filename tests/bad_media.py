@@ -73,22 +73,24 @@ def forge_avi(dest: Path, *, claim_size: tuple[int, int] | None = None,
 
 
 def webm_bogus_header(dest: Path, *, seconds: float = 3.0, fps: int = 25) -> Path:
-    """A VP8 WebM whose header says 7 fps, a frame count of 999999 and a duration of ten
-    hours; the frames really come at ``fps`` for ``seconds``."""
+    """A VP8 WebM whose header says 7 fps (the track's DefaultDuration), a frame count of
+    999999 and a duration of ten hours; the frames really come at ``fps`` for ``seconds``."""
     with av.open(str(dest), "w", format="webm") as c:
-        s = c.add_stream("libvpx", rate=7)
+        s = c.add_stream("libvpx", rate=fps)
         s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
         s.metadata["NUMBER_OF_FRAMES"] = "999999"
-        s.time_base = Fraction(1, 1000)
         for i in range(int(seconds * fps)):
             img = np.full((120, 160, 3), (i * 9) % 256, dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = round(i * 1000 / fps), Fraction(1, 1000)
+            frame.pts, frame.time_base = i, Fraction(1, fps)
             c.mux(s.encode(frame))
         c.mux(s.encode(None))
     data = bytearray(dest.read_bytes())
     at = data.find(b"\x44\x89\x88")  # Segment Info / Duration, an 8-byte float in ms
     struct.pack_into(">d", data, at + 3, 10 * 3600 * 1000.0)
+    at = data.find(b"\x23\xe3\x83")  # Track / DefaultDuration, an unsigned int in ns
+    width = data[at + 3] & 0x0F  # size byte 0x8n: n bytes follow
+    data[at + 4:at + 4 + width] = round(1e9 / 7).to_bytes(width, "big")
     dest.write_bytes(bytes(data))
     return dest
 
@@ -158,10 +160,10 @@ def hls_playlist(dest: Path, target: Path) -> Path:
     return dest
 
 
-def endless_tail(src: Path, dest: Path, size: int = 1 << 40) -> Path:
-    """``src`` (a Matroska file) followed by a terabyte of zeros that take no disk space (a
-    sparse file, as recorders preallocate): FFmpeg's resync scans the zeros for a very long
-    time without producing a packet."""
+def endless_tail(src: Path, dest: Path, size: int = 4 << 30) -> Path:
+    """``src`` (a Matroska file) followed by zeros up to ``size`` bytes that take no disk space
+    (a sparse file, as recorders preallocate): FFmpeg's resync scans the zeros without
+    producing a packet, for seconds per gigabyte."""
     dest.write_bytes(src.read_bytes())
     with dest.open("r+b") as f:
         f.truncate(size)
