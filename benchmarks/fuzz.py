@@ -266,7 +266,7 @@ def report(alone: list[Outcome], batches: list[BatchOutcome], single_s: float,
         if o.code == 1:
             stages[failure_stage(o)] += 1
             watchdog += "no progress for" in o.stderr
-    kinds = Counter(o.variant.name.split("_")[1] for o in alone)
+    kinds = Counter(next(k for k in KINDS if o.variant.name[5:].startswith(k)) for o in alone)
     print()
     print(f"variants tried      {len(alone)}  ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
     print(f"hangs               {len(hangs)}")
