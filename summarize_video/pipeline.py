@@ -21,6 +21,7 @@ from .cost import cost_block, load_prices
 from .errors import InputError, ReasonerContextError, ReasonerError
 from .limits import Limits
 from .media_jobs import probe_file
+from .notes import media_notes
 from .openai_compat import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from .options import Options
 from .probe import MediaInfo
@@ -29,6 +30,7 @@ from .reasoner_base import DEFAULT_MAX_OUTPUT_TOKENS
 from .reasoning import Reasoner, Usage, create_reasoner
 from .redaction import redact_url
 from .results import Result, VideoInfo
+from .safe_open import file_state
 from .stages import (
     caption_params,
     captions_from_json,
@@ -40,26 +42,15 @@ from .stages import (
     transcript_to_json,
 )
 from .synthesis import Synthesis
-from .timeline import Caption, format_timestamp, merge, render
+from .timeline import Caption, merge, render
 from .tokens import count_messages, default_context_tokens, is_exact
-from .transcription import FLAG_MUSIC_OR_NOISE, Transcriber, Transcript, create_transcriber
+from .transcription import Transcriber, Transcript, create_transcriber
 from .urls import fetch, is_url
 
 log = logging.getLogger(__name__)
 
 # progress(stage, done, total): total is None when unknown.
 ProgressCallback = Callable[[str, int, "int | None"], None]
-
-NOTE_NO_AUDIO = "The file has no audio track: the summary rests on the pictures alone."
-NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech alone."
-NOTE_NO_SPEECH = "No speech was recognized in the audio track."
-NOTE_MUSIC_OR_NOISE = ("The audio track has sound but no confident speech (music or noise?): "
-                       "nothing was transcribed.")
-NOTE_LYING_HEADER = ("The file's header claims a duration of {claimed}, but its streams end at "
-                     "{real}: the summary covers what is there.")
-NOTE_TRUNCATED = ("The file ends before its last MP4 box does (cut short, or still being "
-                  "written): the summary covers what is there.")
-
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:
     return None
@@ -149,7 +140,7 @@ class Summarizer:
         o = self.options
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
-        before = _state(path)
+        before = file_state(path)
         info = probe_file(path, Limits.from_options(o), o.decode_timeout or None)
         file_hash = (self.cache.file_hash(path) if self.cache is not None and source is None
                      else hash_file(path))
@@ -172,7 +163,7 @@ class Summarizer:
                                           transcript if speech_first else None)
             if pending is not None:
                 transcript = pending.result()
-        if _state(path) != before:
+        if file_state(path) != before:
             raise InputError("the file changed while it was being read (still being written "
                              "or copied?)", path=source or str(path), stage="read",
                              hint="retry once the recording or copy has finished")
@@ -184,20 +175,7 @@ class Summarizer:
             ends = [c.until or c.t for c in captions] + [s.end for s in segments]
             duration = max(ends) if ends else None
 
-        notes = []
-        if not info.has_audio:
-            notes.append(NOTE_NO_AUDIO)
-        elif FLAG_MUSIC_OR_NOISE in transcript.flags:
-            notes.append(NOTE_MUSIC_OR_NOISE)
-        elif not segments:
-            notes.append(NOTE_NO_SPEECH)
-        if not info.has_video:
-            notes.append(NOTE_NO_VIDEO)
-        if info.truncated:
-            notes.append(NOTE_TRUNCATED)
-        if info.claimed_duration_s is not None and info.duration_s is not None:
-            notes.append(NOTE_LYING_HEADER.format(claimed=format_timestamp(
-                info.claimed_duration_s), real=format_timestamp(info.duration_s)))
+        notes = media_notes(info, transcript)
 
         entries = merge(captions, segments)
         timeline = render(entries)
@@ -372,15 +350,6 @@ def build_reasoner(o: Options) -> Reasoner:
         timeout=o.timeout, max_retries=o.llm_max_retries,
         max_output_tokens=o.llm_max_output_tokens, device=o.device,
     )
-
-
-def _state(path: str | Path) -> tuple[int, int] | None:
-    """Size and modification time: a file still being written changes them."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 def summarize(

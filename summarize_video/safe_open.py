@@ -136,6 +136,15 @@ def refused_format(path: Path) -> str | None:
     return None
 
 
+def file_state(path: str | Path) -> tuple[int, int] | None:
+    """Size and modification time: a file still being written changes them."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 @dataclass(frozen=True)
 class BoxScan:
     """The top-level boxes of an ISO BMFF file (MP4, MOV, M4A, 3GP)."""
