@@ -26,7 +26,6 @@ import os
 import pickle
 import queue
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DecodeError, SummarizeVideoError
+from .parallel import _recv, _send  # the same length-prefixed pickles over pipes
 
 log = logging.getLogger(__name__)
 
@@ -176,23 +176,6 @@ def _describe(code: int) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit status {code}"
-
-
-def _send(stream: Any, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(data)) + data)
-    stream.flush()
-
-
-def _recv(stream: Any) -> Any:
-    head = stream.read(8)
-    if len(head) < 8:
-        return None
-    (size,) = struct.unpack("<Q", head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
 
 
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
