@@ -9,6 +9,7 @@ run in the child.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ def frames_of(path: str | Path, duration: float | None, options: Options,
 
     from .frames import Frame
 
+    options = replace(options, api_key=None)  # the child needs no secret
     run = isolation.run(f"{_JOBS}:frames_job", (str(path), duration, options), path=str(path),
                         stage="sample", timeout=options.decode_timeout or None)
     while True:
