@@ -26,6 +26,7 @@ from .reasoner_base import (
     Completion,
     Message,
     Usage,
+    check_output_budget,
     developer_as_system,
     fold_system_messages,
     strip_thinking,
@@ -210,8 +211,7 @@ class TransformersReasoner:
         json_mode: bool = False,
     ) -> Completion:
         """One greedy answer to ``messages``; ``json_mode`` is not enforced locally."""
-        if max_output_tokens is not None and max_output_tokens < 1:
-            raise ConfigError(f"LLM output budget must be positive, got {max_output_tokens}")
+        check_output_budget(max_output_tokens)
         with self._lock:
             if self._model is None:
                 self._load()

@@ -34,6 +34,7 @@ from .reasoner_base import (
     Completion,
     Message,
     Usage,
+    check_output_budget,
     strip_thinking,
 )
 from .redaction import redact_url
@@ -99,8 +100,7 @@ class OpenAIReasoner:
             raise ConfigError(f"LLM timeout must be positive, got {timeout}")
         if max_retries < 0:
             raise ConfigError(f"LLM max retries must be 0 or more, got {max_retries}")
-        if max_output_tokens is not None and max_output_tokens < 1:
-            raise ConfigError(f"LLM output budget must be positive, got {max_output_tokens}")
+        check_output_budget(max_output_tokens)
 
         self.model_id: str = model.strip()
         self.base_url: str | None = url.rstrip("/") or None
@@ -144,8 +144,7 @@ class OpenAIReasoner:
     ) -> Completion:
         """One answer to ``messages``; ``json_mode`` asks for a JSON object where the server
         supports it (``Completion.json_mode_used`` says whether it did)."""
-        if max_output_tokens is not None and max_output_tokens < 1:
-            raise ConfigError(f"LLM output budget must be positive, got {max_output_tokens}")
+        check_output_budget(max_output_tokens)
         payload: list[Message] = [dict(m) for m in messages]
         budget = max_output_tokens or self.max_output_tokens
         started = time.monotonic()

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .errors import ConfigError
+
 Message = dict[str, str]
 
 # Output budget when the caller names none: enough for a long summary of a long video.
@@ -55,6 +57,12 @@ class Reasoner(Protocol):
         max_output_tokens: int | None = None,
         json_mode: bool = False,
     ) -> Completion: ...
+
+
+def check_output_budget(max_output_tokens: int | None) -> None:
+    """A ``ConfigError`` for an output-token budget below 1 (None: the backend's default)."""
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise ConfigError(f"LLM output budget must be positive, got {max_output_tokens}")
 
 
 def strip_thinking(text: str) -> str:
