@@ -77,11 +77,10 @@ def main() -> None:
     sources = sorted(p for p in args.media.rglob("*") if p.suffix.lower() in EXTENSIONS
                      and p.stat().st_size <= args.max_mb * 1e6)
     from summarize_video.testing.chat_server import ChatServer
-    from summarize_video.testing.tiny_models import build_all
+    from summarize_video.testing.tiny_models import kept_smolvlm_and_whisper
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    tiny_dir = CACHE / "fuzz-tiny-models"
-    tiny = build_all(tiny_dir)
+    tiny = kept_smolvlm_and_whisper(CACHE / "models")
     work = Path(tempfile.mkdtemp(prefix="fuzz-", dir=CACHE))
     rng = random.Random(args.seed)
     variants = [make_variant(i, rng, sources, work / "variants") for i in range(args.n)]

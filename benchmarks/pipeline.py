@@ -117,15 +117,9 @@ def make_video(minutes: float) -> Path:
 
 def tiny_models() -> dict[str, Path]:
     """Tiny SmolVLM (Idefics3) and whisper checkpoints, built once into the cache folder."""
-    from summarize_video.testing.tiny_captioners import build_tiny_idefics3
-    from summarize_video.testing.tiny_whisper import build_tiny_whisper
+    from summarize_video.testing.tiny_models import kept_smolvlm_and_whisper
 
-    paths = {"smolvlm": CACHE / "models" / "smolvlm", "whisper": CACHE / "models" / "whisper.pt"}
-    if not (paths["smolvlm"] / "config.json").is_file():
-        build_tiny_idefics3(paths["smolvlm"])
-    if not paths["whisper"].is_file():
-        build_tiny_whisper(paths["whisper"])
-    return paths
+    return kept_smolvlm_and_whisper(CACHE / "models")
 
 
 def options(device: str, base_url: str, cache_dir: Path, prompts_dir: Path = PROMPTS) -> Any:
