@@ -279,6 +279,21 @@ def _wait_for_done(ledger: Path, proc: subprocess.Popen[str], deadline: float) -
     raise AssertionError(f"no file was done in time (exit {proc.poll()})")
 
 
+def interrupt_once_a_file_is_done(proc: subprocess.Popen[str], ledger: Path,
+                                  wait_s: float = 150.0) -> str:
+    """Ctrl-C ``proc`` once its ledger has a file done; its stderr (it is killed if it does
+    not end within a minute of the interrupt)."""
+    try:
+        _wait_for_done(ledger, proc, time.monotonic() + wait_s)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return stderr
+
+
 def test_ctrl_c_abandons_the_current_file_and_the_rerun_resumes(
     tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
@@ -301,14 +316,7 @@ def test_ctrl_c_abandons_the_current_file_and_the_rerun_resumes(
                 "--llm-model", "test-model", "--ledger", str(ledger)]
         proc = subprocess.Popen([sys.executable, "-m", "summarize_video", *args], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            _wait_for_done(ledger, proc, time.monotonic() + 150)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        stderr = interrupt_once_a_file_is_done(proc, ledger)
         assert proc.returncode == 130, stderr
         assert "Traceback" not in stderr and "interrupted" in stderr
         rows = done_rows(ledger)

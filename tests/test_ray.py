@@ -29,6 +29,7 @@ from summarize_video.testing.chat_server import ChatServer
 from tests import secrets_scan
 from tests.conftest import MEDIA as SHARED_MEDIA
 from tests.conftest import ROOT, media_file
+from tests.test_batch import interrupt_once_a_file_is_done
 from tests.test_end_to_end import cli_args, model_options, user_message
 
 ray = pytest.importorskip("ray")
@@ -266,17 +267,7 @@ def test_ctrl_c_stops_a_ray_batch_that_a_rerun_resumes(
                 "--ray-address", ray_cluster, "--ray-workers", "1"]
         proc = subprocess.Popen([sys.executable, "-m", "summarize_video", *args], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 150
-            while time.monotonic() < deadline and proc.poll() is None and not (
-                    ledger.is_file() and _done(ledger)):
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        stderr = interrupt_once_a_file_is_done(proc, ledger)
         assert proc.returncode == 130, stderr
         assert "Traceback" not in stderr and "interrupted" in stderr
         finished = _done(ledger)
