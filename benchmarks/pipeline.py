@@ -137,9 +137,9 @@ def loaded_summarizer(opts: Any) -> tuple[Any, float]:
     """A Summarizer whose models are loaded and have run once (one small frame, 1 s of sound)."""
     from PIL import Image
 
-    from summarize_video.audio import AudioClip
-    from summarize_video.frames import Frame
-    from summarize_video.pipeline import Summarizer
+    from summarize_video.media.audio import AudioClip
+    from summarize_video.media.frames import Frame
+    from summarize_video.pipeline.summarizer import Summarizer
 
     started, s = time.perf_counter(), Summarizer(opts)
     s.captioner.caption([Frame(0.0, Image.new("RGB", (64, 48), (90, 40, 200)))])
@@ -152,9 +152,9 @@ def loaded_summarizer(opts: Any) -> tuple[Any, float]:
 def sequential(s: Any, path: Path) -> dict[str, float]:
     """The same work as ``Summarizer.summarize`` with no overlap: each stage after the other."""
     from summarize_video import synthesis
-    from summarize_video.cache import hash_file
-    from summarize_video.probe import probe
-    from summarize_video.stages import run_transcript, select_frames
+    from summarize_video.media.probe import probe
+    from summarize_video.pipeline.cache import hash_file
+    from summarize_video.pipeline.stages import run_transcript, select_frames
     from summarize_video.timeline import Caption, merge
 
     t: dict[str, float] = {}
@@ -214,7 +214,7 @@ def set_threads(n: int) -> None:
 
 def rss_child(minutes: float, args: argparse.Namespace) -> None:
     """One length in this fresh process: peak RSS with models loaded, then after the run."""
-    from summarize_video.pipeline import Summarizer
+    from summarize_video.pipeline.summarizer import Summarizer
     from summarize_video.testing.chat_server import ChatServer
 
     set_threads(args.torch_threads)
@@ -259,7 +259,7 @@ def stage_table(rows: dict[str, dict[str, float]]) -> None:
 def part_main(args: argparse.Namespace, srv: Any, work: Path) -> None:
     import torch
 
-    from summarize_video.pipeline import Summarizer
+    from summarize_video.pipeline.summarizer import Summarizer
 
     path = make_video(args.minutes)
     print(f"\n[overlap] {args.minutes:g}-minute video ({path.name}), Summarizer, fresh cache")

@@ -133,7 +133,7 @@ def ensure_videos(minutes: float, cache: Path, names: list[str]) -> dict[str, Pa
 
 def run_method(method: str, path: str, interval: float) -> dict[str, Any]:
     if method.startswith("ours"):
-        from summarize_video.frames import SamplingStats, sample_frames
+        from summarize_video.media.frames import SamplingStats, sample_frames
 
         stats = SamplingStats()
         workers = 1 if method == "ours-1" else None

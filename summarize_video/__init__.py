@@ -12,28 +12,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Hit", "Options", "Result", "Summarizer", "__version__", "ask", "search",
            "summarize", "summarize_many"]
 
 if TYPE_CHECKING:
-    from .batch import summarize_many
+    from .batch.batch import summarize_many
+    from .catalog.search import Hit, search
     from .options import Options
-    from .pipeline import Summarizer, ask, summarize
-    from .results import Result
-    from .search_index import Hit, search
+    from .pipeline.results import Result
+    from .pipeline.summarizer import Summarizer, ask, summarize
 
 _LAZY = {
-    "summarize": "pipeline",
-    "ask": "pipeline",
-    "Summarizer": "pipeline",
-    "summarize_many": "batch",
+    "summarize": "pipeline.summarizer",
+    "ask": "pipeline.summarizer",
+    "Summarizer": "pipeline.summarizer",
+    "summarize_many": "batch.batch",
     "Options": "options",
-    "Result": "results",
-    # Not "search": importing a submodule of that name would shadow the function.
-    "search": "search_index",
-    "Hit": "search_index",
+    "Result": "pipeline.results",
+    "search": "catalog.search",
+    "Hit": "catalog.search",
 }
 
 

@@ -37,7 +37,7 @@ DEFAULT_SCENE_THRESHOLD = 27.0
 # that moves around the frame 1-5 %), a new shot 5-90 %.
 DEFAULT_DUPLICATE_THRESHOLD = 0.001
 # Transcription guards against whisper's hallucinations on silence, music and noise.
-# Send whisper only the stretches of audio with sound in them (summarize_video.silence).
+# Send whisper only the stretches of audio with sound in them (transcription.silence).
 DEFAULT_SILENCE_GATE = True
 # whisper's own thresholds and semantics (its CLI defaults); None disables a rule. A segment
 # whose no-speech probability is above the first AND whose average log probability is below
@@ -55,7 +55,7 @@ DEFAULT_DECODE_TIMEOUT = 120.0
 class Options:
     # Seconds between sampled frames.
     interval: float = 5.0
-    # Captioning backend name (see summarize_video.captioning.CAPTIONERS).
+    # Captioning backend name (see summarize_video.captioning.transformers.CAPTIONERS).
     captioner: str = "transformers"
     # Hugging Face id or local directory of the captioning model (BLIP, Florence-2, SmolVLM...).
     caption_model: str = DEFAULT_CAPTION_MODEL
@@ -91,7 +91,7 @@ class Options:
     # Seconds decoding may go without progress before the file is abandoned as hung (its
     # decoding processes killed); None or 0: wait forever.
     decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT
-    # Transcription backend name (see summarize_video.transcription.TRANSCRIBERS).
+    # Transcription backend name (see summarize_video.transcription.whisper.TRANSCRIBERS).
     transcriber: str = "whisper"
     # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
     whisper_model: str | None = None

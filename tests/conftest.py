@@ -22,7 +22,7 @@ import pytest
 from tests import secrets_scan
 from tests.clips import make_clip
 
-# Options from the developer's environment must not reach the tests (see summarize_video.config).
+# Options from the developer's environment must not reach the tests (see cli/config.py).
 for _name in [n for n in os.environ if n.startswith("SUMMARIZE_VIDEO_")]:
     if _name not in ("SUMMARIZE_VIDEO_MEDIA", "SUMMARIZE_VIDEO_DEBUG"):
         del os.environ[_name]

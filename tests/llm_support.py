@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_video.reasoning import OpenAIReasoner
+from summarize_video.reasoning.registry import OpenAIReasoner
 from summarize_video.testing.chat_server import ChatServer
 
 SENTINEL = "sk-SENTINEL-123"

@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from summarize_video.audio import AudioClip, iter_audio, load_audio
 from summarize_video.errors import DecodeError, InputError
+from summarize_video.media.audio import AudioClip, iter_audio, load_audio
 
 MEDIA = Path(
     os.environ.get("SUMMARIZE_VIDEO_MEDIA")
@@ -187,7 +187,7 @@ def test_corruption_midway_keeps_decoded_audio(tmp_path: Path,
     data[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000,
                                                                      dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="summarize_video.audio"):
+    with caplog.at_level(logging.WARNING, logger="summarize_video.media.audio"):
         clip = load_audio(path)
     assert_mono16k(clip)
     assert 0.5 < clip.duration < 4.1

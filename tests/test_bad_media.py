@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cli import cli
+from summarize_video.cli.main import cli
 from summarize_video.errors import EXIT_INPUT_FAILED, EXIT_OK
 from tests import bad_media as bm
 from tests.clips import make_clip

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from summarize_video import Options, summarize_many
-from summarize_video.batch import interrupts_deferred
-from summarize_video.cli import cli
-from summarize_video.discovery import Input, discover
-from summarize_video.ledger import Ledger, default_ledger_path, settings_fingerprint
+from summarize_video.batch.batch import interrupts_deferred
+from summarize_video.catalog.ledger import Ledger, default_ledger_path, settings_fingerprint
+from summarize_video.cli.main import cli
+from summarize_video.inputs.discovery import Input, discover
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip, mixed_folder
 from tests.conftest import ROOT
@@ -165,9 +165,9 @@ def test_interrupt_is_held_until_the_block_ends() -> None:
 
 
 def test_overall_bar_counts_files_and_estimates_the_time_left() -> None:
-    from summarize_video.batch import Outcome
-    from summarize_video.cli import _Bars
-    from summarize_video.cli_batch import EtaColumn
+    from summarize_video.batch.batch import Outcome
+    from summarize_video.cli.batch_view import EtaColumn
+    from summarize_video.cli.main import _Bars
 
     bars = _Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
     bars("files", 0, 4)

@@ -13,8 +13,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from summarize_video.cache import CACHE_ENV, Cache, default_cache_dir, stable_key
-from summarize_video.cli import cli
+from summarize_video.cli.main import cli
+from summarize_video.pipeline.cache import CACHE_ENV, Cache, default_cache_dir, stable_key
 from tests.clips import make_clip
 from tests.test_end_to_end import cli_args
 
@@ -54,7 +54,7 @@ def test_default_folder_follows_the_environment(monkeypatch: Any, tmp_path: Path
 
 WRITER = """
 import sys
-from summarize_video.cache import Cache
+from summarize_video.pipeline.cache import Cache
 cache = Cache(sys.argv[1])
 print("ready", flush=True)
 i = 0

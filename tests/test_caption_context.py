@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from summarize_video.caption_guards import NewTokensNoRepeatNGram, cut_repetition
-from summarize_video.captioning import TransformersCaptioner, clean_caption
-from summarize_video.context import check_context_template, speech_context, trim_words
+from summarize_video.captioning.guards import NewTokensNoRepeatNGram, cut_repetition
+from summarize_video.captioning.speech_context import (
+    check_context_template,
+    speech_context,
+    trim_words,
+)
+from summarize_video.captioning.transformers import TransformersCaptioner, clean_caption
 from summarize_video.errors import ConfigError, PromptError
 from summarize_video.options import CAPTION_CONTEXT_MODES, Options
 
@@ -17,7 +21,7 @@ CONTEXT_PROMPT = (REPO / "prompts" / "caption_context.txt").read_text(encoding="
 
 
 def test_speech_context_window_order_and_trim():
-    from summarize_video.transcription import Segment
+    from summarize_video.transcription.whisper import Segment
 
     segments = [
         Segment(9.0, 12.0, "  and this is the engine. "),
@@ -151,7 +155,7 @@ def test_caption_context_option():
 
 
 def test_shipped_context_prompt_read_on_first_use(monkeypatch: pytest.MonkeyPatch):
-    import summarize_video.captioning as captioning
+    import summarize_video.captioning.transformers as captioning
 
     calls: list[str] = []
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from summarize_video.caption_guards import NewTokensNoRepeatNGram
-from summarize_video.captioning import (
+from summarize_video.captioning.guards import NewTokensNoRepeatNGram
+from summarize_video.captioning.transformers import (
     CAPTIONERS,
     Captioner,
     TransformersCaptioner,
     create_captioner,
 )
 from summarize_video.errors import ConfigError, ModelLoadError
-from summarize_video.frames import Frame
+from summarize_video.media.frames import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 # Read by path: with PYTHONPATH on a worktree, summarize_video.prompts may resolve elsewhere.
@@ -219,7 +219,7 @@ def test_registry(tiny_models: dict[str, Path]):
 
 def test_import_is_lazy():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = "import summarize_video.captioning, sys; assert 'torch' not in sys.modules"
+    code = "import summarize_video.captioning.transformers, sys; assert 'torch' not in sys.modules"
     code += "; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO)
 
@@ -349,7 +349,7 @@ def test_remote_code_model_refused(tmp_path: Path):
 
 def test_cpu_threads_configured_on_cpu_load(tiny_models: dict[str, Path],
                                             monkeypatch: pytest.MonkeyPatch):
-    import summarize_video.captioning as captioning
+    import summarize_video.captioning.transformers as captioning
 
     calls: list[int] = []
     monkeypatch.setattr(captioning, "configure_cpu_threads", lambda: calls.append(1))

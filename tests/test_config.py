@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cli import cli
-from summarize_video.config import config_path, convert, env_values, load_config, resolve
-from summarize_video.cost import load_prices
+from summarize_video.cli.config import config_path, convert, env_values, load_config, resolve
+from summarize_video.cli.main import cli
 from summarize_video.errors import ConfigError
 from summarize_video.options import Options
+from summarize_video.pipeline.cost import load_prices
 from tests.clips import make_clip
 
 SENTINEL = "sk-SENTINEL-do-not-print-4242"

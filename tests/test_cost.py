@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from summarize_video.cost import (
+from summarize_video.errors import ConfigError
+from summarize_video.options import DEFAULT_LLM_MODEL
+from summarize_video.pipeline.cost import (
     DEFAULT_PRICES,
     Price,
     cost_block,
@@ -19,8 +21,6 @@ from summarize_video.cost import (
     gpt4o_resized,
     load_prices,
 )
-from summarize_video.errors import ConfigError
-from summarize_video.options import DEFAULT_LLM_MODEL
 
 # (width, height) -> (billed size, tokens), each checked by hand against OpenAI's algorithm:
 # fit within 2048x2048, shrink the shortest side to 768, 85 + 170 per 512-px tile.

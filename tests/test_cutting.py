@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from summarize_video.audio import AudioClip, iter_audio
-from summarize_video.cutting import cut_point, pieces, split_clip
-from summarize_video.silence import FRAME_SECONDS
+from summarize_video.media.audio import AudioClip, iter_audio
+from summarize_video.transcription.cutting import cut_point, pieces, split_clip
+from summarize_video.transcription.silence import FRAME_SECONDS
 from tests.conftest import media_file
 from tests.test_silence import RATE, signal
 

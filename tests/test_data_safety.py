@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cli import cli
-from summarize_video.ledger import Ledger
+from summarize_video.catalog.ledger import Ledger
+from summarize_video.cli.main import cli
+from summarize_video.outputs.writers import STALE_TMP_S, atomic_write_text
 from summarize_video.testing.chat_server import ChatServer
-from summarize_video.writers import STALE_TMP_S, atomic_write_text
 from tests.clips import make_clip
 from tests.test_end_to_end import cli_args
 
 WRITER = """
 import json, sys
 from pathlib import Path
-from summarize_video.writers import atomic_write_text
+from summarize_video.outputs.writers import atomic_write_text
 target = Path(sys.argv[1])
 version = 0
 while True:

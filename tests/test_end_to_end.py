@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video import Options, summarize
-from summarize_video.cli import cli
+from summarize_video.cli.main import cli
 from summarize_video.timeline import format_timestamp
 from tests.clips import make_clip, mixed_folder
 from tests.conftest import media_file
@@ -104,9 +104,9 @@ def test_other_caption_families_through_the_pipeline(
 
 def test_backends_can_be_passed_as_instances(tmp_path: Path, tiny_models: dict[str, Path],
                                              chat_server: Any) -> None:
-    from summarize_video.captioning import TransformersCaptioner
-    from summarize_video.reasoning import OpenAIReasoner
-    from summarize_video.transcription import WhisperTranscriber
+    from summarize_video.captioning.transformers import TransformersCaptioner
+    from summarize_video.reasoning.registry import OpenAIReasoner
+    from summarize_video.transcription.whisper import WhisperTranscriber
 
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10, audio=True)
     captioner = TransformersCaptioner(str(tiny_models["blip"]), device="cpu")
@@ -250,8 +250,8 @@ def test_missing_api_key_is_a_config_error_before_models_load(tmp_path: Path) ->
     raised before any model loads."""
     from summarize_video.errors import ConfigError
     from summarize_video.options import DEFAULT_LOCAL_LLM_MODEL
-    from summarize_video.pipeline import Summarizer
-    from summarize_video.reasoning import create_reasoner
+    from summarize_video.pipeline.summarizer import Summarizer
+    from summarize_video.reasoning.registry import create_reasoner
 
     o = Options()
     assert o.reasoner == "auto" and o.api_key is None and o.base_url is None

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video import summarize_many
-from summarize_video.cli import cli
+from summarize_video.batch.ray_executor import RAY_EXTRA
+from summarize_video.cli.main import cli
 from summarize_video.errors import ConfigError
-from summarize_video.ray_executor import RAY_EXTRA
 from tests.clips import make_clip
 from tests.test_end_to_end import cli_args
 

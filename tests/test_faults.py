@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cli import cli
-from summarize_video.openai_compat import context_overflow
+from summarize_video.cli.main import cli
+from summarize_video.reasoning.request_shape import context_overflow
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip

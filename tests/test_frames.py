@@ -9,7 +9,7 @@ import av
 import pytest
 
 from summarize_video.errors import ConfigError, DecodeError, InputError
-from summarize_video.frames import SamplingStats, sample_frames
+from summarize_video.media.frames import SamplingStats, sample_frames
 from tests.clips import make_clip
 from tests.conftest import media_file
 
@@ -55,7 +55,7 @@ def test_rotation_turns_frames_upright_clockwise() -> None:
 
     import numpy as np
 
-    from summarize_video.frames import _to_image
+    from summarize_video.media.frames import _to_image
 
     img = np.zeros((240, 320, 3), dtype=np.uint8)
     img[:, :160, 1] = 200  # left half green
@@ -237,7 +237,7 @@ def test_truncated_file_keeps_the_frames_before_the_damage_when_seeking(tmp_path
 def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
     short_gop_clip: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    import summarize_video.frames as frames_mod
+    import summarize_video.media.frames as frames_mod
 
     real_scan = frames_mod.scan_packets
 
@@ -256,7 +256,7 @@ def test_a_wrong_index_falls_back_to_sequential_with_the_same_frames(
 
 def test_no_worker_processes_decodes_in_this_process(short_gop_clip: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import summarize_video.parallel as parallel
+    import summarize_video.media.parallel as parallel
 
     def no_processes(*args: object, **kwargs: object) -> None:
         raise OSError("no processes here")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from summarize_video.errors import ConfigError, ModelLoadError, ReasonerError
-from summarize_video.local_reasoner import TransformersReasoner
 from summarize_video.options import DEFAULT_LLM_MODEL, DEFAULT_LOCAL_LLM_MODEL, Options
-from summarize_video.reasoning import (
+from summarize_video.reasoning.local_model import TransformersReasoner
+from summarize_video.reasoning.registry import (
     REASONERS,
     OpenAIReasoner,
     create_reasoner,

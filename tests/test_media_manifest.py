@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from summarize_video.audio import load_audio
-from summarize_video.frames import sample_frames
-from summarize_video.probe import probe
+from summarize_video.media.audio import load_audio
+from summarize_video.media.frames import sample_frames
+from summarize_video.media.probe import probe
 from tests.conftest import MEDIA
 
 

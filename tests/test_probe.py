@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from summarize_video.errors import InputError
-from summarize_video.probe import probe
+from summarize_video.media.probe import probe
 from tests.clips import make_clip
 from tests.conftest import media_file
 

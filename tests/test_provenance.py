@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from summarize_video import Options, __version__, summarize
-from summarize_video.cache import hash_file
+from summarize_video.pipeline.cache import hash_file
+from summarize_video.pipeline.provenance import build_provenance, settings_record
 from summarize_video.prompting import load_prompt, prompt_hash
-from summarize_video.provenance import build_provenance, settings_record
 from tests.clips import make_clip
 from tests.test_end_to_end import model_options
 

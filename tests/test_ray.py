@@ -23,8 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video import summarize_many
-from summarize_video.cli import cli
-from summarize_video.ray_executor import NAME_PREFIX
+from summarize_video.batch.ray_executor import NAME_PREFIX
+from summarize_video.cli.main import cli
 from summarize_video.testing.chat_server import ChatServer
 from tests import secrets_scan
 from tests.conftest import MEDIA as SHARED_MEDIA

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from summarize_video.errors import ConfigError, ReasonerAuthError, ReasonerError
-from summarize_video.reasoning import (
+from summarize_video.reasoning.registry import (
     REASONERS,
     Completion,
     OpenAIReasoner,
@@ -222,7 +222,7 @@ def test_chat_server_lists_models_and_answers_plain_http() -> None:
 def test_module_import_is_cheap() -> None:
     import subprocess
 
-    code = "import sys, summarize_video.reasoning; print('openai' in sys.modules)"
+    code = "import sys, summarize_video.reasoning.registry; print('openai' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
@@ -276,7 +276,7 @@ def test_thinking_is_never_returned(think: str) -> None:
 
 
 def test_missing_usage_without_tiktoken_cache_is_estimated() -> None:
-    from summarize_video.tokens import count_messages, estimate_tokens
+    from summarize_video.reasoning.tokens import count_messages, estimate_tokens
 
     with ChatServer(reply="z" * 33, omit_usage=True) as srv:
         reasoner = _reasoner(srv)
@@ -290,7 +290,7 @@ def test_corrupt_tiktoken_cache_is_not_used_nor_refetched(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
-    from summarize_video.tokens import count_tokens, is_exact
+    from summarize_video.reasoning.tokens import count_tokens, is_exact
 
     url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
     cache = tmp_path / "tk"

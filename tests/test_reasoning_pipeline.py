@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cli import cli
+from summarize_video.cli.main import cli
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
 from tests.test_end_to_end import cli_args, user_message
@@ -88,7 +88,7 @@ def test_long_video_on_a_small_context_is_summarized_in_windows(
     data = json.loads((out / "long.summary.json").read_text(encoding="utf-8"))
     assert data["reasoning"]["windows"] > 1
     assert data["reasoning"]["calls"] == len(chat_server.requests) > data["reasoning"]["windows"]
-    from summarize_video.tokens import count_messages
+    from summarize_video.reasoning.tokens import count_messages
 
     for request in chat_server.requests:
         assert count_messages(request["messages"], request["model"]) <= 1200 - 200

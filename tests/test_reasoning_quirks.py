@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from summarize_video.errors import ReasonerError
-from summarize_video.reasoning import OpenAIReasoner
+from summarize_video.reasoning.registry import OpenAIReasoner
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
 from tests.llm_support import MESSAGES, SENTINEL, clean_llm_env, reasoner_for  # noqa: F401

@@ -14,15 +14,15 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from summarize_video import ledger as ledger_module
-from summarize_video.answers import Chapter, KeyMoment
-from summarize_video.cli import cli
-from summarize_video.cli_batch import print_hits
-from summarize_video.ledger import Ledger
-from summarize_video.reasoning import Usage
-from summarize_video.results import Result, VideoInfo
-from summarize_video.search_index import Hit, QueryError, search
+from summarize_video.catalog.ledger import Ledger
+from summarize_video.catalog.search import Hit, QueryError, search
+from summarize_video.cli.batch_view import print_hits
+from summarize_video.cli.main import cli
+from summarize_video.pipeline.results import Result, VideoInfo
+from summarize_video.reasoning.answers import Chapter, KeyMoment
+from summarize_video.reasoning.registry import Usage
 from summarize_video.timeline import Caption, format_timestamp
-from summarize_video.transcription import Segment
+from summarize_video.transcription.whisper import Segment
 from tests.clips import make_clip
 from tests.test_end_to_end import cli_args
 
@@ -154,7 +154,7 @@ def test_search_finds_words_of_a_summarized_clip(tmp_path: Path, tiny_models: di
 
 def test_search_is_exported_as_a_function() -> None:
     import summarize_video
-    import summarize_video.search_index  # the module must not shadow the function
+    import summarize_video.catalog.search  # the module must not shadow the function
 
     assert summarize_video.search is search and summarize_video.Hit is Hit
     assert {"search", "summarize_many", "Hit"} <= set(summarize_video.__all__)

@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont, features
 
 from summarize_video import selection
 from summarize_video.errors import ConfigError, DecodeError, InputError
-from summarize_video.frames import Frame
-from summarize_video.selection import changed_area, drop_near_duplicates, scene_frames
+from summarize_video.media.frames import Frame
+from summarize_video.media.selection import changed_area, drop_near_duplicates, scene_frames
 from tests.clips import make_clip
 from tests.conftest import MEDIA, media_file
 
@@ -164,7 +164,7 @@ def test_damage_midway_keeps_what_came_before(
     real_open = selection.open_container
     monkeypatch.setattr(selection, "open_container",
                         lambda p, stage: _Breaking(real_open(p, stage), ok=45))
-    with caplog.at_level(logging.WARNING, logger="summarize_video.selection"):
+    with caplog.at_level(logging.WARNING, logger="summarize_video.media.selection"):
         frames = list(scene_frames(clip))
     assert [f.t for f in frames] == [0.0, 2.0, 4.0]
     assert_chain(frames, 4.5)  # the end of the last decoded frame
@@ -343,7 +343,7 @@ def test_drop_near_duplicates_holds_one_frame() -> None:
 
 def test_scenes_then_duplicates_on_a_talking_head() -> None:
     """A steady talking head sampled every second collapses to its first frame."""
-    from summarize_video.frames import sample_frames
+    from summarize_video.media.frames import sample_frames
 
     path = media_file("speech_video/talkinghead_vfr_videoretalking_face1.mp4")
     stats: dict[str, int] = {}

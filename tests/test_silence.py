@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from summarize_video.audio import load_audio
-from summarize_video.silence import (
+from summarize_video.media.audio import load_audio
+from summarize_video.transcription.silence import (
     FRAME_SECONDS,
     Splice,
     frame_levels,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from summarize_video import summarize_many
-from summarize_video.discovery import discover
+from summarize_video.inputs.discovery import discover
 from tests.clips import make_clip
 from tests.test_end_to_end import model_options
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from summarize_video import synthesis, tokens
-from summarize_video.answers import (
+from summarize_video.errors import ConfigError
+from summarize_video.reasoning.answers import (
     Chapter,
     KeyMoment,
     entry_spans,
@@ -20,11 +21,10 @@ from summarize_video.answers import (
     parse_timestamp,
     validate_timestamps,
 )
-from summarize_video.errors import ConfigError
-from summarize_video.reasoning import Completion, Message, OpenAIReasoner, Usage
+from summarize_video.reasoning.registry import Completion, Message, OpenAIReasoner, Usage
+from summarize_video.reasoning.untrusted import clean_text, fence, new_nonce
 from summarize_video.testing.chat_server import ChatServer
 from summarize_video.timeline import SAY, SEE, TimelineEntry, format_timestamp, render
-from summarize_video.untrusted import clean_text, fence, new_nonce
 
 # The worktree's own prompts: the installed package may map to another checkout's.
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"

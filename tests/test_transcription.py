@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from summarize_video.audio import AudioClip, load_audio
 from summarize_video.errors import ConfigError, ModelLoadError, TranscribeError
-from summarize_video.guards import filter_segments, is_stock_phrase
+from summarize_video.media.audio import AudioClip, load_audio
 from summarize_video.options import Options
-from summarize_video.silence import speech_regions
-from summarize_video.transcription import (
+from summarize_video.transcription.guards import filter_segments, is_stock_phrase
+from summarize_video.transcription.silence import speech_regions
+from summarize_video.transcription.whisper import (
     FLAG_MUSIC_OR_NOISE,
     FLAG_NO_SPEECH,
     TRANSCRIBERS,
@@ -248,7 +248,7 @@ def test_registry(tiny_model: Path) -> None:
 
 def test_import_does_not_import_torch() -> None:
     code = (
-        "import sys, summarize_video.transcription, summarize_video.audio\n"
+        "import sys, summarize_video.transcription.whisper, summarize_video.media.audio\n"
         "heavy = [m for m in ('torch', 'whisper') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

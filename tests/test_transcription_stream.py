@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from summarize_video import transcription
-from summarize_video.audio import AudioClip, iter_audio, load_audio
-from summarize_video.cutting import pieces
 from summarize_video.errors import ConfigError
+from summarize_video.media.audio import AudioClip, iter_audio, load_audio
 from summarize_video.options import Options
-from summarize_video.silence import speech_regions, splice
-from summarize_video.stages import run_transcript, transcript_params
-from summarize_video.transcription import (
+from summarize_video.pipeline.stages import run_transcript, transcript_params
+from summarize_video.transcription.cutting import pieces
+from summarize_video.transcription.silence import speech_regions, splice
+from summarize_video.transcription.whisper import (
     FLAG_MUSIC_OR_NOISE,
     FLAG_NO_SPEECH,
     REGION_GAP,

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from summarize_video.cache import hash_file
-from summarize_video.cli import cli
-from summarize_video.discovery import Input, discover
+from summarize_video.cli.main import cli
 from summarize_video.errors import InputError
-from summarize_video.urls import URL_EXTRA, fetch, is_url, url_file_name
+from summarize_video.inputs.discovery import Input, discover
+from summarize_video.inputs.urls import URL_EXTRA, fetch, is_url, url_file_name
+from summarize_video.pipeline.cache import hash_file
 from tests.clips import make_clip
 from tests.conftest import media_file
 from tests.test_end_to_end import cli_args

@@ -22,20 +22,20 @@ import pytest
 from PIL import Image
 
 from summarize_video import summarize
-from summarize_video.answers import Chapter
-from summarize_video.batch import summarize_many
-from summarize_video.cache import DB_NAME
-from summarize_video.captioning import TransformersCaptioner
-from summarize_video.frames import Frame
-from summarize_video.html_report import nearest_anchor, timeline_rows
+from summarize_video.batch.batch import summarize_many
+from summarize_video.captioning.transformers import TransformersCaptioner
+from summarize_video.media.frames import Frame
 from summarize_video.options import FORMATS, Options, parse_formats
-from summarize_video.results import Result
-from summarize_video.stages import captions_from_json, captions_to_json
-from summarize_video.subtitles import caption_cues, youtube_chapters, youtube_problems
+from summarize_video.outputs.html_report import nearest_anchor, timeline_rows
+from summarize_video.outputs.subtitles import caption_cues, youtube_chapters, youtube_problems
+from summarize_video.outputs.writers import output_stems, sanitize_stem, write_outputs
+from summarize_video.pipeline.cache import DB_NAME
+from summarize_video.pipeline.results import Result
+from summarize_video.pipeline.stages import captions_from_json, captions_to_json
+from summarize_video.reasoning.answers import Chapter
 from summarize_video.testing.chat_server import ChatServer
 from summarize_video.timeline import Caption
-from summarize_video.transcription import Segment
-from summarize_video.writers import output_stems, sanitize_stem, write_outputs
+from summarize_video.transcription.whisper import Segment
 from tests.clips import make_clip
 from tests.conftest import ROOT
 from tests.test_end_to_end import model_options

@@ -1,0 +1,272 @@
+"""The run ledger: a SQLite catalog of every file a batch finished, and its searchable text.
+
+One row per input file (its absolute path): the SHA-256 of its bytes, a fingerprint of the
+settings and prompts that shape its result, the output files, when it finished, and whether it
+is ``done`` or ``failed`` (with the one-line error). A rerun skips a file whose content and
+fingerprint are already done. The captions, transcript segments, summary, key moments and
+chapters of each finished file are kept one per row in ``passages``, indexed by an SQLite FTS5
+table (``passages_fts``) for ``summarize-video search``.
+
+The database lives beside the cache (``ledger.sqlite3``) unless ``$SUMMARIZE_VIDEO_LEDGER`` or
+``--ledger`` names another file. Like the cache it runs in WAL mode and each file is recorded
+in one transaction, so a run killed at any moment leaves every finished file recorded and
+nothing half-recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import prompting
+from ..errors import ConfigError
+from ..options import Options
+from ..pipeline.cache import default_cache_dir
+from ..timeline import merge_repeats
+
+if TYPE_CHECKING:
+    from ..pipeline.results import Result
+
+log = logging.getLogger(__name__)
+
+LEDGER_ENV = "SUMMARIZE_VIDEO_LEDGER"
+LEDGER_NAME = "ledger.sqlite3"
+# Bump when the tables change; an older ledger is migrated by creating what it lacks.
+SCHEMA = 1
+
+DONE = "done"
+FAILED = "failed"
+
+# Options outside ``Options.settings()`` that change a result too (with their conditions).
+_CAPTION_FIELDS = ("captioner", "caption_max_new_tokens", "caption_context", "frame_max_side",
+                   "trust_remote_code")
+_SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
+_SPEECH_FIELDS = ("transcriber", "temperature", "temperature_increment", "silence_gate",
+                  "no_speech_threshold", "logprob_threshold", "compression_ratio_threshold")
+_LLM_FIELDS = ("reasoner", "focus", "context_tokens", "llm_max_output_tokens")
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    settings_fp TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    error TEXT,
+    outputs TEXT NOT NULL,
+    finished REAL NOT NULL,
+    seconds REAL NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_content ON files (content_hash, settings_fp, status);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    t REAL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_path ON passages (path);
+"""
+
+_FTS = """
+CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages', content_rowid='id');
+CREATE TRIGGER passages_added AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER passages_removed AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts (passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def fts5_available() -> bool:
+    """Whether this Python's SQLite was built with FTS5 (it normally is)."""
+    try:
+        db = sqlite3.connect(":memory:")
+        try:
+            db.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def default_ledger_path(cache_dir: Path | str | None = None) -> Path:
+    """``$SUMMARIZE_VIDEO_LEDGER``, else ``ledger.sqlite3`` in the cache folder."""
+    if os.environ.get(LEDGER_ENV):
+        return Path(os.environ[LEDGER_ENV]).expanduser()
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return folder / LEDGER_NAME
+
+
+def catalog_path(path: Path | str) -> str:
+    """The path a file is recorded under: absolute, symlinks kept as the user named them."""
+    return os.path.abspath(os.fspath(path))
+
+
+def settings_fingerprint(options: Options, settings: dict[str, Any] | None = None) -> str:
+    """A digest of everything that shapes a result: ``Options.settings()`` (or ``settings``,
+    the summarizer's own, with the backends it resolved), the other result-changing options,
+    and the text of the prompts in use."""
+    from ..reasoning.synthesis import PARTIAL
+
+    o = options
+    names: list[str] = [*_CAPTION_FIELDS, *_SPEECH_FIELDS]
+    prompts = [prompting.CAPTION]
+    if o.sampling == "scene":
+        names += _SCENE_FIELDS
+    if o.caption_context == "speech":
+        prompts.append(prompting.CAPTION_CONTEXT)
+    if not o.no_llm:
+        names += _LLM_FIELDS
+        prompts += [prompting.SYSTEM, prompting.SUMMARY, PARTIAL]
+    blob = {
+        "settings": o.settings() if settings is None else settings,
+        "options": {name: getattr(o, name) for name in sorted(names)},
+        "prompts": {name: prompting.prompt_hash(name, o.prompts_dir) for name in prompts},
+    }
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def passages(result: Result) -> list[tuple[float | None, str, str]]:
+    """The searchable pieces of a result: ``(seconds or None, kind, text)``."""
+    rows: list[tuple[float | None, str, str]] = []
+    if result.summary:
+        rows.append((None, "summary", result.summary.strip()))
+    rows += [(m.t, "moment", m.text) for m in result.key_moments]
+    rows += [(c.start, "chapter", c.title) for c in result.chapters]
+    rows += [(c.t, "caption", c.text) for c, _ in merge_repeats(result.captions)]
+    rows += [(s.start, "transcript", s.text) for s in result.transcript]
+    return [(t, kind, " ".join(text.split())) for t, kind, text in rows if text.strip()]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file in the ledger."""
+
+    path: str
+    content_hash: str
+    settings_fp: str
+    status: str
+    error: str | None
+    outputs: tuple[str, ...]
+    finished: float
+    seconds: float
+    settings: dict[str, Any]
+
+    @property
+    def done(self) -> bool:
+        return self.status == DONE
+
+
+class Ledger:
+    """The ledger database at ``path`` (created on first use, unless ``create`` is False)."""
+
+    def __init__(self, path: Path | str | None = None, *, create: bool = True) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_ledger_path()
+        if not create and not self.path.is_file():
+            raise ConfigError(f"no ledger at {self.path}", stage="ledger",
+                              hint="summarize some files first, or pass --ledger")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.has_fts = self._create()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the ledger {self.path}: {exc}", stage="ledger",
+                              hint="pass --ledger elsewhere") from exc
+
+    def _create(self) -> bool:
+        """Create what the database lacks; whether full-text search is available."""
+        fts = fts5_available()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for statement in _statements(_TABLES):
+                self.db.execute(statement)
+            indexed = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+            if fts and not indexed:
+                for statement in _statements(_FTS):
+                    self.db.execute(statement)
+                # Passages written by a Python without FTS5 get indexed now.
+                self.db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA}")
+        if not fts:
+            log.warning("this Python's SQLite has no FTS5: search falls back to LIKE matching")
+        return fts
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def find_done(self, content_hash: str, settings_fp: str) -> list[Entry]:
+        """Files done with this content and these settings, the newest first."""
+        rows = self.db.execute(
+            "SELECT * FROM files WHERE content_hash = ? AND settings_fp = ? AND status = ? "
+            "ORDER BY finished DESC", (content_hash, settings_fp, DONE)).fetchall()
+        return [_entry(row) for row in rows]
+
+    def get(self, path: Path | str) -> Entry | None:
+        row = self.db.execute("SELECT * FROM files WHERE path = ?",
+                              (catalog_path(path),)).fetchone()
+        return _entry(row) if row else None
+
+    def entries(self) -> list[Entry]:
+        return [_entry(row) for row in self.db.execute("SELECT * FROM files ORDER BY path")]
+
+    def record(self, path: Path | str, *, content_hash: str, settings_fp: str, status: str,
+               outputs: Sequence[Path | str] = (), seconds: float = 0.0,
+               error: str | None = None, result: Result | None = None,
+               settings: dict[str, Any] | None = None) -> None:
+        """Record a finished file and replace its searchable text, in one transaction."""
+        key = catalog_path(path)
+        if settings is None:
+            settings = dict(result.settings) if result is not None else {}
+        pieces = passages(result) if result is not None else []
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, content_hash, settings_fp, status, error,
+                 json.dumps([catalog_path(p) for p in outputs]), time.time(), seconds,
+                 json.dumps(settings, sort_keys=True, default=str)))
+            self.db.execute("DELETE FROM passages WHERE path = ?", (key,))
+            self.db.executemany("INSERT INTO passages (path, t, kind, text) VALUES (?, ?, ?, ?)",
+                                [(key, t, kind, text) for t, kind, text in pieces])
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script of statements (triggers keep their inner semicolons)."""
+    out: list[str] = []
+    current = ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return out
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    path, content_hash, fp, status, error, outputs, finished, seconds, settings = row
+    return Entry(path=path, content_hash=content_hash, settings_fp=fp, status=status,
+                 error=error, outputs=tuple(json.loads(outputs)), finished=finished,
+                 seconds=seconds, settings=json.loads(settings))

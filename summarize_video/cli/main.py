@@ -1,0 +1,292 @@
+"""The ``summarize-video`` command: parse options, call the library, render with rich."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .._version import __version__
+from ..errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
+from ..pipeline.cost import format_cost_line
+from ..redaction import redact_url
+from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
+from .flags import LEDGER_OPTION, batch_options, options_from, pipeline_options
+
+DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+EPILOG = f"""
+\b
+Examples:
+  summarize-video talk.mp4
+  summarize-video lectures/ --recursive --output-dir summaries/
+  summarize-video /shared/archive/ -r --executor ray --ray-address 10.0.0.1:6379
+  summarize-video talk.mp4 --base-url http://localhost:11434/v1 --llm-model llama3.2
+  summarize-video talk.mp4 --no-llm --format json
+  summarize-video talk.mp4 --dry-run
+  summarize-video ask talk.mp4 "What does she say about pricing?"
+  summarize-video search "whiteboard"
+\b
+Python:
+  from summarize_video import summarize
+  result = summarize("talk.mp4", interval=10)
+\b
+Exit codes: {EXIT_OK} all inputs succeeded, {EXIT_INPUT_FAILED} some input failed (the others were
+still processed), {EXIT_USAGE} usage or configuration error, {EXIT_INTERRUPTED} interrupted.
+Set {DEBUG_ENV}=1 to see tracebacks.
+"""
+
+
+class _SummarizeByDefault(click.Group):
+    """``summarize-video PATH...`` means ``summarize-video summarize PATH...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["summarize", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_SummarizeByDefault, context_settings=CONTEXT)
+def cli() -> None:
+    """summarize-video: summarize videos (default command) or ask them questions."""
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = pipeline_options(f)
+    f = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(f)
+    return f
+
+
+@cli.command("summarize", epilog=EPILOG, context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
+@batch_options
+@_common
+@click.version_option(__version__, "--version", prog_name="summarize-video")
+def summarize_command(paths: tuple[str, ...], recursive: bool, include: tuple[str, ...],
+                      exclude: tuple[str, ...], force: bool, ledger: Path | None,
+                      executor: str, ray_address: str | None, ray_workers: int | None,
+                      llm_concurrency: int | None, quiet: bool, verbose: bool,
+                      **values: Any) -> None:
+    """Summarize videos: local frame captions and a local transcript, reasoned over by one LLM.
+
+    PATHS are video or audio files, or folders of them. For each input, NAME.summary.md and
+    NAME.summary.json are written to the output folder. The first real run downloads the
+    default models. Files already done with the same content and settings (see --ledger) are
+    skipped. PATHS may be file:// URIs; with --executor ray they must be readable on every
+    node. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
+    """
+    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger,
+             "executor": executor, "ray_address": ray_address, "ray_workers": ray_workers,
+             "llm_concurrency": llm_concurrency}
+    _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))
+
+
+@cli.command("ask", context_settings=CONTEXT)
+@click.argument("video", type=click.Path())
+@click.argument("question")
+@_common
+def ask_command(video: str, question: str, quiet: bool, verbose: bool, **values: Any) -> None:
+    """Answer QUESTION about VIDEO from its captions and transcript (cached after a first run)."""
+    _guarded(verbose, quiet, lambda err: _ask(video, question, quiet, values, err))
+
+
+@cli.command("config", context_settings=CONTEXT)
+@click.option("--path", "path_only", is_flag=True, help="Print only the config file's path.")
+@pipeline_options
+def config_command(path_only: bool, **values: Any) -> None:
+    """Show each setting, its value and where it came from: flag, environment, config file or
+    default (flags given here are applied as in a run). The API key shows as set or not set."""
+    from .config_view import show_config
+
+    _guarded(False, False, lambda err: show_config(values, path_only))
+
+
+@cli.command("search", context_settings=CONTEXT)
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most hits shown.")
+@LEDGER_OPTION
+def search_command(query: str, limit: int, ledger: Path | None) -> None:
+    """Search the summaries, captions and transcripts of every file summarized so far.
+
+    QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, prefix*. Prints
+    `file  mm:ss  kind  snippet` per hit, the best first.
+    """
+    _guarded(False, False, lambda err: _search(query, limit, ledger, err))
+
+
+def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
+    """Run a command body; library errors become one line and an exit code."""
+    err = Console(stderr=True, soft_wrap=True)
+    _setup_logging(verbose, quiet)
+    try:
+        code = body(err)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        code = EXIT_INTERRUPTED
+    except SummarizeVideoError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        err.print(f"[red]error:[/] {escape(exc.one_line())}", markup=True, highlight=False)
+        code = exc.exit_code
+    sys.exit(code)
+
+
+class _Bars:
+    """Rich progress bars, one per stage of the current file (off when not a terminal)."""
+
+    def __init__(self, err: Console, enabled: bool) -> None:
+        self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
+                            transient=True, disable=not enabled)
+        self.tasks: dict[str, Any] = {}
+        self.files = FilesBar(self.bar)  # the overall bar, across files
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage == FILES:
+            self.files.update(done, total)
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def reset(self) -> None:
+        for task in self.tasks.values():
+            self.bar.remove_task(task)
+        self.tasks.clear()
+
+
+def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
+               err: Console, batch: dict[str, Any]) -> int:
+    from ..batch.batch import summarize_many
+    from ..pipeline.summarizer import Summarizer
+
+    options = options_from(values)
+    failed = succeeded = 0
+    bars = _Bars(err, not quiet and err.is_terminal)
+    report = BatchReport(err, quiet)
+    with report.on_interrupt(), bars.bar:
+        summarizer = Summarizer(options, progress=bars)
+        for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
+                                      write=not options.dry_run, **batch):
+            bars.reset()
+            bars.files.finished(outcome)
+            report.add(outcome)
+            if outcome.skipped:
+                succeeded += 1
+                report.skipped_line(outcome)
+                continue
+            if outcome.error is not None:
+                failed += 1
+                err.print(f"[red]failed:[/] {escape(outcome.error.one_line())}", highlight=False)
+                continue
+            succeeded += 1
+            result = outcome.result
+            if result is None or quiet:
+                continue
+            if options.dry_run:
+                _print_requests(result)
+                continue
+            written = ", ".join(str(p) for p in outcome.outputs)
+            shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
+            err.print(f"[green]done:[/] {escape(shown)} "
+                      f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
+            if result.summary:
+                click.echo(result.summary)
+                err.print(_reasoner_line(result), highlight=False)
+    report.print()
+    if failed + succeeded == 0:
+        err.print("[yellow]no media files found[/]", highlight=False)
+        return EXIT_INPUT_FAILED
+    return EXIT_INPUT_FAILED if failed else EXIT_OK
+
+
+def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
+    from ..pipeline.summarizer import ask
+
+    options = options_from(values)
+    bars = _Bars(err, not quiet and err.is_terminal)
+    with bars.bar:
+        result = ask(video, question, options=options, progress=bars)
+    if options.dry_run:
+        _print_requests(result)
+        return EXIT_OK
+    click.echo(result.summary or "")
+    for moment in result.key_moments:
+        click.echo(f"- {_stamp(moment.t)} {moment.text}")
+    if not quiet:
+        err.print(_reasoner_line(result), highlight=False)
+    return EXIT_OK
+
+
+def _search(query: str, limit: int, ledger: Path | None, err: Console) -> int:
+    from ..catalog.ledger import Ledger, default_ledger_path
+    from ..catalog.search import search
+
+    with Ledger(ledger or default_ledger_path(), create=False) as book:
+        hits = search(query, limit=limit, ledger=book)
+    if not hits:
+        err.print(f"no matches for {query!r} in {book.path}", highlight=False, markup=False)
+        return EXIT_OK
+    print_hits(hits, Console(soft_wrap=True))
+    return EXIT_OK
+
+
+def _print_requests(result: Any) -> None:
+    """The exact requests of a dry run, with their token counts."""
+    r = result.reasoning
+    exact = "exact" if r.get("tokens_exact") else "estimated"
+    click.echo(f"# {result.video.path}: {len(result.requests)} request(s), context "
+               f"{r.get('context_tokens')} tokens ({exact} counts)")
+    if len(result.requests) > 1:
+        click.echo("# map requests shown; the combining and final requests depend on their "
+                   "answers")
+    for i, request in enumerate(result.requests, 1):
+        click.echo(f"\n## request {i}: {request['tokens']} tokens")
+        for message in request["messages"]:
+            click.echo(f"\n### {message['role']}\n{message['content']}")
+
+
+def _reasoner_line(result: Any) -> str:
+    s = result.settings
+    line = f"reasoner: {s.get('llm_backend')} {s.get('llm_model')}"
+    return f"{line}; {format_cost_line(result.cost)}" if result.cost else line
+
+
+def _stamp(t: float) -> str:
+    from ..timeline import format_timestamp
+
+    return format_timestamp(t)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpx2", "openai", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(standalone_mode=True, prog_name="summarize-video")
+    except SystemExit:
+        raise
+    except Exception as exc:  # an internal error: one line unless debugging
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
+                   f"(set {DEBUG_ENV}=1 for a traceback)", err=True)
+        sys.exit(EXIT_INPUT_FAILED)
+

@@ -1,0 +1,243 @@
+"""Output formats: one small writer class per format, each with its file extension.
+
+``NAME.summary.md``, ``.summary.json``, ``.summary.txt`` (summary, chapters, key moments),
+``.captions.srt`` and ``.captions.vtt`` (the visual captions as timed cues),
+``.chapters.txt`` (YouTube chapter lines) and ``.summary.html`` (a self-contained report).
+NAME is a safe stem (see ``naming``).
+
+Files are written atomically: a temporary file in the same folder, then a rename, so a reader
+never sees half a file and an interrupted run leaves the previous file (or none).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import ConfigError, OutputError
+from ..pipeline.results import Result
+from ..timeline import format_timestamp
+from .html_report import render_html
+from .naming import output_stems, sanitize_stem
+from .subtitles import Cue, caption_cues, render_srt, render_vtt, render_youtube_chapters
+
+# A temporary output file this old belongs to a writer that was killed (kill -9, power loss).
+STALE_TMP_S = 60.0
+
+__all__ = ["WRITERS", "Writer", "atomic_write_text", "get_writer", "output_stems",
+           "sanitize_stem", "write_outputs"]
+
+
+class Writer:
+    """Renders a result to text; ``write`` puts it at ``<stem>.<extension>``."""
+
+    extension: ClassVar[str]
+
+    def render(self, result: Result) -> str:
+        raise NotImplementedError
+
+    def write(self, result: Result, output_dir: Path, stem: str) -> Path:
+        target = Path(output_dir) / f"{stem}.{self.extension}"
+        atomic_write_text(target, self.render(result))
+        return target
+
+
+class JsonWriter(Writer):
+    extension = "summary.json"
+
+    def render(self, result: Result) -> str:
+        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+class MarkdownWriter(Writer):
+    extension = "summary.md"
+
+    def render(self, result: Result) -> str:
+        lines = [f"# {Path(result.video.path).name}", "", _facts(result), ""]
+        lines += [f"> {note}" for note in result.notes]
+        if result.notes:
+            lines.append("")
+        lines += ["## Summary", ""]
+        if result.summary is not None:
+            lines.append(result.summary.strip())
+        else:
+            lines.append("_No summary: the reasoning model was not called (--no-llm)._")
+        if result.chapters:
+            lines += ["", "## Chapters", ""]
+            lines += [f"- **{format_timestamp(c.start)}** {c.title}" for c in result.chapters]
+        if result.key_moments:
+            lines += ["", "## Key moments", ""]
+            lines += [f"- **{format_timestamp(m.t)}** {m.text}" for m in result.key_moments]
+        if result.topics:
+            lines += ["", f"**Topics:** {', '.join(result.topics)}"]
+        lines += ["", "## Captions", ""]
+        lines += [f"- **{format_timestamp(c.t)}** {c.text}" for c in result.captions] or ["_none_"]
+        lines += ["", "## Transcript", ""]
+        lines += [
+            f"- **{format_timestamp(s.start)}–{format_timestamp(s.end)}** {s.text}"
+            for s in result.transcript
+        ] or ["_none_"]
+        s = result.settings
+        lines += [
+            "",
+            "---",
+            f"Captions: {s.get('caption_model')} every {s.get('interval_s')} s · "
+            f"transcript: {s.get('whisper_model')} · summary: {s.get('llm_model') or 'none'} · "
+            f"{result.usage.prompt_tokens} tokens in, {result.usage.completion_tokens} out",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+class TextWriter(Writer):
+    """Plain text: the summary, chapters, key moments and topics."""
+
+    extension = "summary.txt"
+
+    def render(self, result: Result) -> str:
+        lines = [Path(result.video.path).name, _facts(result), ""]
+        lines += [*result.notes, ""] if result.notes else []
+        lines += ["Summary", "", result.summary.strip() if result.summary is not None
+                  else "No summary: the reasoning model was not called."]
+        if result.chapters:
+            lines += ["", "Chapters", ""]
+            lines += [f"{format_timestamp(c.start)} {_one_line(c.title)}"
+                      for c in result.chapters]
+        if result.key_moments:
+            lines += ["", "Key moments", ""]
+            lines += [f"{format_timestamp(m.t)} {_one_line(m.text)}" for m in result.key_moments]
+        if result.topics:
+            lines += ["", f"Topics: {', '.join(_one_line(t) for t in result.topics)}"]
+        return "\n".join(lines) + "\n"
+
+
+class _CaptionCues(Writer):
+    def cues(self, result: Result) -> list[Cue]:
+        interval = result.settings.get("interval_s") or 5.0
+        return caption_cues(result.captions, float(interval), result.video.duration_s)
+
+
+class SrtWriter(_CaptionCues):
+    """The visual captions as SubRip cues (an audio-description track)."""
+
+    extension = "captions.srt"
+
+    def render(self, result: Result) -> str:
+        return render_srt(self.cues(result))
+
+
+class VttWriter(_CaptionCues):
+    """The visual captions as WebVTT cues (an audio-description track)."""
+
+    extension = "captions.vtt"
+
+    def render(self, result: Result) -> str:
+        return render_vtt(self.cues(result))
+
+
+class ChaptersWriter(Writer):
+    """``0:00 Title`` lines to paste into a YouTube description (see ``subtitles``)."""
+
+    extension = "chapters.txt"
+
+    def render(self, result: Result) -> str:
+        return render_youtube_chapters(result.chapters, result.video.duration_s)
+
+
+class HtmlWriter(Writer):
+    """One self-contained HTML report (see ``html_report``)."""
+
+    extension = "summary.html"
+
+    def render(self, result: Result) -> str:
+        return render_html(result)
+
+
+WRITERS: dict[str, type[Writer]] = {
+    "md": MarkdownWriter, "json": JsonWriter, "txt": TextWriter, "srt": SrtWriter,
+    "vtt": VttWriter, "chapters": ChaptersWriter, "html": HtmlWriter,
+}
+
+
+def _facts(result: Result) -> str:
+    return ", ".join(result.facts())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def get_writer(fmt: str) -> Writer:
+    try:
+        return WRITERS[fmt]()
+    except KeyError:
+        raise ConfigError(f"unknown output format {fmt!r}",
+                          hint=f"use one of {', '.join(WRITERS)}") from None
+
+
+def write_outputs(result: Result, output_dir: Path | str, formats: Sequence[str],
+                  stem: str | None = None) -> list[Path]:
+    """Write every format for one result; returns the paths written.
+
+    ``stem`` (default: the input's file stem) is sanitised, so names stay inside
+    ``output_dir``; in a batch, ``output_stems`` gives every input a distinct one.
+    """
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}",
+                          path=result.video.path, hint="choose another --output-dir") from exc
+    name = sanitize_stem(stem or Path(result.video.path).stem)
+    return [get_writer(fmt).write(result, out, name) for fmt in formats]
+
+
+def check_output_dir(output_dir: Path | str) -> Path:
+    """Create ``output_dir`` and prove a file can be made in it, before any work is done:
+    a read-only or missing folder is a usage error (exit 2), not minutes lost."""
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".summarize-video-", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"output folder {out} is not writable: {exc.strerror or exc}",
+                          stage="write", hint="choose another --output-dir") from None
+    return out
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write to a temporary file beside ``target``, fsync, then rename over it. Temporaries
+    of ``target`` left by a killed writer (older than ``STALE_TMP_S``) are removed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _sweep_stale(target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
+                          hint="check the output folder is writable and has space") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sweep_stale(target: Path) -> None:
+    now = time.time()
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if now - stale.stat().st_mtime > STALE_TMP_S:
+                stale.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove

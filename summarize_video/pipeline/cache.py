@@ -1,0 +1,133 @@
+"""A SQLite cache of stage results, keyed on the input's content and every setting that matters.
+
+Captions and transcripts are the expensive part of a run. They are stored under a key made of
+the stage name, the SHA-256 of the input file's bytes, and the parameters that change the
+result (model id and revision, sampling, prompt text...). Re-running with another summary
+prompt or reasoning model then costs no model time; changing the interval recomputes only the
+captions.
+
+The database runs in WAL mode and every write is one transaction: a run killed at any moment
+leaves a cache that opens and holds only complete entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+CACHE_ENV = "SUMMARIZE_VIDEO_CACHE_DIR"
+DB_NAME = "cache.sqlite3"
+# Bump when the stored value format of any stage changes: old entries are then never read.
+SCHEMA = 1
+
+_HASH_CHUNK = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    """``$SUMMARIZE_VIDEO_CACHE_DIR``, else the platform's user cache folder."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "summarize-video"
+
+
+def stable_key(stage: str, file_hash: str, params: dict[str, Any]) -> str:
+    """One hex digest for a stage, an input and its result-changing parameters."""
+    blob = json.dumps([SCHEMA, stage, file_hash, params], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """Stage results in ``<folder>/cache.sqlite3``; safe to share between threads."""
+
+    def __init__(self, folder: Path | str | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.folder / DB_NAME, timeout=30,
+                                       check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, stage TEXT NOT "
+                    "NULL, file_hash TEXT NOT NULL, params TEXT NOT NULL, value TEXT NOT NULL, "
+                    "created REAL NOT NULL)"
+                )
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER "
+                    "NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL)"
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the cache in {self.folder}: {exc}",
+                              stage="cache", hint="pass --cache-dir elsewhere or --no-cache"
+                              ) from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, stage: str, file_hash: str, params: dict[str, Any]) -> Any | None:
+        key = stable_key(stage, file_hash, params)
+        with self._lock:
+            row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, stage: str, file_hash: str, params: dict[str, Any], value: Any) -> None:
+        key = stable_key(stage, file_hash, params)
+        text = json.dumps(value, ensure_ascii=False)
+        blob = json.dumps(params, sort_keys=True, default=str)
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
+                (key, stage, file_hash, blob, text, time.time()),
+            )
+
+    def file_hash(self, path: Path | str) -> str:
+        """SHA-256 of the file's bytes, remembered while its size and mtime stay the same."""
+        p = Path(path)
+        st = p.stat()
+        real = str(p.resolve())
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (real, st.st_size, st.st_mtime_ns),
+            ).fetchone()
+        if row:
+            return str(row[0])
+        digest = hash_file(p)
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
+                             (real, st.st_size, st.st_mtime_ns, digest))
+        return digest
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT stage, COUNT(*) FROM entries GROUP BY stage").fetchall()
+        return {str(stage): int(n) for stage, n in rows}
+
+
+def hash_file(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,136 @@
+"""The ``provenance`` block of every result: what made it, so a run can be redone or compared.
+
+Versions come from the installed packages' metadata (nothing heavy is imported), models from
+the backends that ran, prompt hashes from the prompt files that were used (the user's own from
+``prompts_dir`` when they have one), settings from ``Options`` without secrets, and the input
+from its bytes. Timings are not repeated: they are the result's ``timings_s``.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import fields
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .. import prompting
+from .._version import __version__
+from ..cli.config import SECRETS
+from ..options import Options
+from ..reasoning import synthesis
+from ..redaction import redact_url
+
+# Distributions whose versions change results (yt-dlp only matters for URL inputs).
+PACKAGES = ("torch", "transformers", "openai-whisper", "av", "openai", "numpy", "tiktoken",
+            "yt-dlp")
+
+
+def build_provenance(
+    options: Options,
+    *,
+    path: str | Path,
+    source: str | None,
+    file_hash: str,
+    captioner: Any | None,
+    transcriber: Any | None,
+    reasoner: Any | None,
+    reasoning: dict[str, Any],
+) -> dict[str, Any]:
+    """The block for one input. ``captioner``/``transcriber`` are the backends that ran on it
+    (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
+    records the model it would use), ``reasoning`` the result's reasoning facts."""
+    planned = bool(reasoning)
+    prompts = []
+    if captioner is not None:
+        prompts.append(prompting.CAPTION)
+        if options.caption_context == "speech":
+            prompts.append(prompting.CAPTION_CONTEXT)
+    if planned:
+        prompts += [prompting.SYSTEM, prompting.SUMMARY]
+        if int(reasoning.get("windows") or 1) > 1:
+            prompts.append(synthesis.PARTIAL)
+    llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
+    if llm is None and planned:
+        llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,
+               "revision": None}
+    local = Path(path)
+    return {
+        "tool": {"name": "summarize-video", "version": __version__},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "models": {
+            "captioner": model_record(captioner, options.captioner) if captioner else None,
+            "transcriber": model_record(transcriber, options.transcriber) if transcriber else None,
+            "reasoner": llm,
+        },
+        "prompts": {name: _prompt(name, options.prompts_dir) for name in prompts},
+        "prompts_dir": str(options.prompts_dir) if options.prompts_dir else None,
+        "settings": settings_record(options),
+        "input": {
+            "path": source or str(path),
+            "url": source,
+            "file_name": local.name,
+            "sha256": file_hash,
+            "size_bytes": local.stat().st_size,
+        },
+        "timings": "#/timings_s",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def settings_record(options: Options) -> dict[str, Any]:
+    """Every option, JSON-ready, secrets left out."""
+    record: dict[str, Any] = {}
+    for f in fields(options):
+        if f.name in SECRETS:
+            continue
+        value = getattr(options, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif f.name == "base_url" and value:
+            value = redact_url(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        record[f.name] = value
+    return record
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
+    """Backend, class, model id and revision of a backend. A stand-in for a backend that runs
+    elsewhere (the Ray executor's reasoner) reports the real one's, as ``provenance_model``."""
+    described = getattr(backend, "provenance_model", None)
+    if isinstance(described, dict):
+        return dict(described)
+    return {
+        "backend": getattr(backend, "backend", None) or default_backend,
+        "class": type(backend).__name__,
+        "model_id": str(getattr(backend, "model_id", "") or "") or None,
+        "revision": _revision(backend),
+    }
+
+
+def _revision(backend: Any) -> str | None:
+    """The revision asked for, else the hub commit the loaded weights came from (transformers
+    records it on the config); None for local folders and whisper checkpoints."""
+    asked = getattr(backend, "revision", None)
+    if asked:
+        return str(asked)
+    config = getattr(getattr(backend, "_model", None), "config", None)
+    commit = getattr(config, "_commit_hash", None)
+    return commit if isinstance(commit, str) and commit else None
+
+
+def _prompt(name: str, prompts_dir: Path | None) -> dict[str, str]:
+    own = prompts_dir is not None and (Path(prompts_dir) / name).is_file()
+    return {"sha256_16": prompting.prompt_hash(name, prompts_dir),
+            "from": "prompts_dir" if own else "shipped"}

@@ -1,0 +1,241 @@
+"""The two model stages, captions and transcript: computing them, and their cache form.
+
+Each stage has a parameter dict (everything that changes its result; the cache key) and a
+JSON form (what the cache stores). The pipeline decides whether to compute or reuse.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..captioning.speech_context import speech_context
+from ..captioning.transformers import Captioner
+from ..media.frames import Frame, SamplingStats, sample_frames
+from ..media.probe import MediaInfo
+from ..media.selection import drop_near_duplicates, scene_frames
+from ..options import DEFAULT_DECODE_TIMEOUT, Options
+from ..timeline import Caption
+from ..transcription.whisper import Segment, Transcriber, Transcript
+from .concurrency import prefetch
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+# Longest side, in pixels, of the frame thumbnails kept for the HTML report.
+THUMBNAIL_SIDE = 160
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# --- captions ---------------------------------------------------------------------------------
+
+
+def caption_params(o: Options, captioner: Captioner, prompt: str, context_prompt: str,
+                   transcript_key: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything that changes the captions of a file."""
+    params: dict[str, Any] = {
+        "captioner": type(captioner).__name__,
+        "model": captioner.model_id,
+        "revision": getattr(captioner, "revision", None),
+        "prompt": text_hash(prompt),
+        "max_new_tokens": o.caption_max_new_tokens,
+        "max_side": o.frame_max_side,
+        "sampling": o.sampling,
+        "dedup": o.dedup_threshold,
+        "context": o.caption_context,
+    }
+    if o.sampling == "scene":
+        params.update(scene=[o.scene_threshold, o.min_scene_gap, o.max_scene_gap])
+    else:
+        params.update(interval=o.interval)
+    if o.caption_context == "speech":
+        params.update(context_prompt=text_hash(context_prompt), transcript=transcript_key)
+    return params
+
+
+def captions_to_json(captions: Sequence[Caption], counts: dict[str, int]) -> dict[str, Any]:
+    rows = [[c.t, c.until, c.text, c.thumbnail] for c in captions]
+    return {"captions": rows, "frames": counts}
+
+
+def captions_from_json(value: dict[str, Any]) -> tuple[list[Caption], dict[str, int]]:
+    """Rows are ``[t, until, text, thumbnail]``; older caches have no thumbnail."""
+    captions = [Caption(row[0], row[2], row[1], row[3] if len(row) > 3 else None)
+                for row in value["captions"]]
+    return captions, value["frames"]
+
+
+def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIDE, quality: int = 70) -> str:
+    """A small JPEG of ``image`` (longest side ``size``), base64-encoded."""
+    small = image.copy()
+    small.thumbnail((size, size))
+    if small.mode != "RGB":
+        small = small.convert("RGB")
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[str, int]
+                  ) -> Iterator[Frame]:
+    """Frames to caption (see ``select_frames_here``), decoded in a child process under the
+    ``o.decode_timeout`` watchdog. ``counts`` is filled once the frames are consumed."""
+    from ..media.jobs import frames_of
+
+    return frames_of(path, info.duration_s, o, counts)
+
+
+def select_frames_here(path: str | Path, duration: float | None, o: Options,
+                       counts: dict[str, int], live: dict[str, Any] | None = None
+                       ) -> Iterator[Frame]:
+    """Frames to caption: sampled by interval or by scene, near-duplicates dropped, decoded in
+    this process.
+
+    ``counts`` is filled once the frames are consumed: decoded, sampled, kept, dropped.
+    ``live`` gets the sampler's counters while it runs (``"sampling"``: ``SamplingStats``,
+    ``"scene"``: a dict), for a watchdog.
+    """
+    live = live if live is not None else {}
+    scene: dict[str, int] = {}
+    sampling: SamplingStats = live.setdefault("sampling", SamplingStats())
+    if o.sampling == "scene":
+        sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
+                               max_gap=o.max_scene_gap, max_side=o.frame_max_side, stats=scene,
+                               counts=live.setdefault("scene", {}))
+    else:
+        sampled = sample_frames(path, o.interval, max_side=o.frame_max_side, workers=o.workers,
+                                stats=sampling)
+    dedup: dict[str, int] = {}
+    yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold, end=duration,
+                                    stats=dedup)
+    if o.sampling == "scene":
+        counts.update(decoded=scene.get("decoded", 0), sampled=scene.get("kept", 0))
+    else:
+        counts.update(decoded=sampling.decoded, sampled=sampling.kept)
+    counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
+
+
+def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
+                 progress: ProgressCallback, timings: dict[str, float],
+                 counts: dict[str, int], transcript: Transcript | None = None) -> list[Caption]:
+    """Sample, drop near-duplicates and caption, with sampling running ahead in a thread."""
+    total = int(info.duration_s + 0.999) if info.duration_s else None
+    frames = prefetch(select_frames(path, info, o, counts), size=2 * o.caption_batch_size)
+    captions: list[Caption] = []
+    waited = captioning = 0.0
+    progress("caption", 0, total)
+    while True:
+        t0 = time.perf_counter()
+        batch = _take(frames, o.caption_batch_size)
+        waited += time.perf_counter() - t0
+        if not batch:
+            break
+        t0 = time.perf_counter()
+        if transcript is not None:
+            contexts = [speech_context(f.t, transcript.segments) for f in batch]
+            texts = captioner.caption(batch, contexts=contexts)  # type: ignore[call-arg]
+        else:
+            texts = captioner.caption(batch)
+        captioning += time.perf_counter() - t0
+        # Thumbnails are always made (a few ms a frame) and cached, so a later run that
+        # wants them finds them; Options.thumbnails decides whether the result carries them.
+        captions += [Caption(f.t, text, f.until, thumbnail(f.image))
+                     for f, text in zip(batch, texts, strict=True)]
+        progress("caption", min(int(batch[-1].t), total or 0), total)
+    progress("caption", total or 0, total)
+    timings["sample"] = waited
+    timings["caption"] = captioning
+    return captions
+
+
+def _take(items: Iterator[Frame], n: int) -> list[Frame]:
+    batch: list[Frame] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            break
+    return batch
+
+
+# --- transcript -------------------------------------------------------------------------------
+
+
+def transcript_params(o: Options, transcriber: Transcriber) -> dict[str, Any]:
+    """Everything that changes the transcript of a file."""
+    params: dict[str, Any] = {
+        "transcriber": type(transcriber).__name__,
+        "model": transcriber.model_id,
+        "language": o.language,
+        "temperature": [o.temperature, o.temperature_increment],
+        "guards": [o.silence_gate, o.no_speech_threshold, o.logprob_threshold,
+                   o.compression_ratio_threshold],
+        # Audio longer than this is transcribed in pieces (cut in silences).
+        "chunk_s": getattr(transcriber, "chunk_s", None),
+    }
+    return params
+
+
+def transcript_to_json(transcript: Transcript) -> dict[str, Any]:
+    return asdict(transcript)
+
+
+def transcript_from_json(value: dict[str, Any]) -> Transcript:
+    known = {f.name for f in fields(Transcript)}
+    data = {k: v for k, v in value.items() if k in known}
+    data["segments"] = tuple(Segment(**s) for s in data.get("segments", []))
+    for name, v in data.items():
+        if isinstance(v, list):
+            data[name] = tuple(v)
+    return Transcript(**data)
+
+
+def run_transcript(path: str | Path, transcriber: Transcriber, progress: ProgressCallback,
+                   timings: dict[str, float],
+                   decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT) -> Transcript:
+    """Decode and transcribe the audio of ``path``: in bounded pieces when the transcriber
+    has ``transcribe_stream`` (decoding then runs between them, its time counted apart).
+    Decoding runs in a child process under a watchdog (``decode_timeout`` seconds without
+    progress; None: no limit)."""
+    from ..media.audio import DEFAULT_CHUNK_S
+    from ..media.jobs import audio_chunks, whole_audio
+
+    progress("transcribe", 0, 1)
+    t0 = time.perf_counter()
+    stream = getattr(transcriber, "transcribe_stream", None)
+    if stream is None:
+        audio = whole_audio(path, decode_timeout)
+        timings["audio"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        transcript = transcriber.transcribe(audio)
+        timings["transcribe"] = time.perf_counter() - t0
+    else:
+        decoding = [0.0]
+        chunk_s = getattr(transcriber, "chunk_s", None) or DEFAULT_CHUNK_S
+        transcript = stream(_timed(audio_chunks(path, chunk_s, decode_timeout), decoding))
+        timings["audio"] = decoding[0]
+        timings["transcribe"] = time.perf_counter() - t0 - decoding[0]
+    progress("transcribe", 1, 1)
+    return transcript
+
+
+def _timed(items: Iterable[Any], seconds: list[float]) -> Iterator[Any]:
+    """``items`` as they come, the time spent producing them added to ``seconds[0]``."""
+    it = iter(items)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            seconds[0] += time.perf_counter() - t0
+        yield item
