@@ -18,7 +18,7 @@ __all__ = ["Hit", "Options", "Result", "Summarizer", "__version__", "ask", "sear
            "summarize", "summarize_many"]
 
 if TYPE_CHECKING:
-    from .batch.batch import summarize_many
+    from .batch.run import summarize_many
     from .catalog.search import Hit, search
     from .options import Options
     from .pipeline.results import Result
@@ -28,7 +28,7 @@ _LAZY = {
     "summarize": "pipeline.summarizer",
     "ask": "pipeline.summarizer",
     "Summarizer": "pipeline.summarizer",
-    "summarize_many": "batch.batch",
+    "summarize_many": "batch.run",
     "Options": "options",
     "Result": "pipeline.results",
     "search": "catalog.search",

@@ -49,6 +49,8 @@ DEFAULT_COMPRESSION_RATIO_THRESHOLD = 2.4
 # Seconds a decoding process may go without progress (a packet read, a frame decoded) before
 # it is stopped: a damaged file can make FFmpeg scan forever.
 DEFAULT_DECODE_TIMEOUT = 120.0
+# Options that are secrets: never logged, written, shown or cached.
+SECRETS = frozenset({"api_key"})
 
 
 @dataclass(frozen=True)

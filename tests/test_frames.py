@@ -55,7 +55,7 @@ def test_rotation_turns_frames_upright_clockwise() -> None:
 
     import numpy as np
 
-    from summarize_video.media.frames import _to_image
+    from summarize_video.media.decoding import to_image as _to_image
 
     img = np.zeros((240, 320, 3), dtype=np.uint8)
     img[:, :160, 1] = 200  # left half green

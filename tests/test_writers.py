@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from summarize_video import summarize
-from summarize_video.batch.batch import summarize_many
+from summarize_video.batch.run import summarize_many
 from summarize_video.captioning.transformers import TransformersCaptioner
 from summarize_video.media.frames import Frame
 from summarize_video.options import FORMATS, Options, parse_formats

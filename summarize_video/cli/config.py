@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..options import Options
+from ..options import SECRETS, Options
 
 CONFIG_ENV = "SUMMARIZE_VIDEO_CONFIG"
 ENV_PREFIX = "SUMMARIZE_VIDEO_"
@@ -32,7 +32,6 @@ APP_DIR = "summarize-video"
 CONFIG_NAME = "config.toml"
 PRICES_TABLE = "prices"
 # Options whose values are never printed, logged or written.
-SECRETS = frozenset({"api_key"})
 # Variables the OpenAI client reads too; used when SUMMARIZE_VIDEO_<FIELD> is not set.
 FALLBACK_ENV = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
 DEFAULT_SOURCE = "default"

@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import EXIT_OK
-from .config import DEFAULT_SOURCE, ENV_PREFIX, FIELDS, SECRETS, config_path
+from ..options import SECRETS
+from .config import DEFAULT_SOURCE, ENV_PREFIX, FIELDS, config_path
 from .flags import resolved_options
 
 

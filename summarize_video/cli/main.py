@@ -169,7 +169,7 @@ class _Bars:
 
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console, batch: dict[str, Any]) -> int:
-    from ..batch.batch import summarize_many
+    from ..batch.run import summarize_many
     from ..pipeline.summarizer import Summarizer
 
     options = options_from(values)

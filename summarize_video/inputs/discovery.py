@@ -28,20 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
+from .kinds import is_media_name
 from .storage import file_uri_path, unsupported_uri, uri_scheme
 from .urls import is_url, url_file_name
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts",
-    ".m2ts", ".3gp", ".3g2", ".ogv", ".mxf", ".vob", ".dv", ".asf", ".rm", ".rmvb", ".divx", ".f4v",
-})
-AUDIO_EXTENSIONS = frozenset({
-    ".mp3", ".wav", ".flac", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma", ".aiff", ".aif",
-    ".ac3", ".eac3", ".amr", ".mka",
-})
-MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -52,10 +44,6 @@ class Input:
     error: InputError | None = None
     # An http(s) URL to download first (``path`` is then the file name it gives); else None.
     url: str | None = None
-
-
-def is_media_name(path: Path) -> bool:
-    return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
 def matches(relative: str, patterns: Sequence[str]) -> bool:

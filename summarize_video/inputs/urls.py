@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from .._version import __version__
 from ..errors import InputError
+from .kinds import is_media_name
 
 URL_EXTRA = 'pip install "summarize-video[url]"'
 # Seconds without a byte from the server before a download is abandoned.
@@ -68,8 +69,6 @@ def _error(url: str, message: str, hint: str | None = None) -> InputError:
 
 def _download(url: str, folder: Path, max_bytes: int | None, timeout: float,
               progress: ProgressCallback | None) -> Path:
-    from .discovery import is_media_name
-
     media_name = is_media_name(Path(urlparse(url).path))
     if not media_name and _yt_dlp() is not None:
         return _with_yt_dlp(url, folder, max_bytes)

@@ -11,7 +11,6 @@ times, same pixels. The generator holds one frame at a time (the parallel path a
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,8 +30,9 @@ from .decoding import (
     decode_spans,
     make_plan,
     scan_packets,
+    to_image,
 )
-from .decoding import to_image as _to_image
+from .parallel import default_workers
 from .probe import container_origin, main_video_stream, open_container, rotation_of, sample_aspect
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ __all__ = [
     "MIN_PARALLEL_WORK",
     "Frame",
     "SamplingStats",
-    "_to_image",
     "sample_frames",
 ]
 
@@ -86,14 +85,6 @@ class SamplingStats:
     mode: str = ""
     # Processes that decoded.
     workers: int = 1
-
-
-def default_workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 16))
 
 
 def sample_frames(
@@ -194,7 +185,7 @@ class _Run:
             from av.video.reformatter import VideoReformatter
 
             self.reformatter = VideoReformatter()
-        return _to_image(frame, self.sar, self.rotation, self.max_side, self.reformatter)
+        return to_image(frame, self.sar, self.rotation, self.max_side, self.reformatter)
 
     def sequential(self) -> Iterator[Frame]:
         """Decode every frame in order; resumes after the frames already yielded."""

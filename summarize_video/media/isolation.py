@@ -32,11 +32,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from ..errors import DecodeError, SummarizeVideoError
-from .parallel import _recv, _send  # the same length-prefixed pickles over pipes
+from .wire import child_command, recv, send
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +73,8 @@ def run(job: str, args: tuple[Any, ...], *, path: str, stage: str,
     raised here; a child that makes no progress for ``timeout`` seconds (None: no limit) or
     dies is killed and reported as a ``DecodeError`` for ``path`` at ``stage``.
     """
-    root = str(Path(__file__).resolve().parents[1])
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _BOOT, root], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(child_command(__name__), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, start_new_session=os.name == "posix")
     except OSError as exc:
         raise DecodeError(f"cannot start a decoding process ({exc})", path=path, stage=stage,
@@ -89,7 +87,7 @@ def run(job: str, args: tuple[Any, ...], *, path: str, stage: str,
     try:
         assert proc.stdin is not None
         level = logging.getLogger("summarize_video").getEffectiveLevel()
-        _send(proc.stdin, (job, args, level, timeout))
+        send(proc.stdin, (job, args, level, timeout))
         reader.start()
         wait = max(timeout, STARTUP_S) if timeout else None  # until the child is ready
         while True:
@@ -129,7 +127,7 @@ def _read_all(proc: subprocess.Popen[bytes], messages: queue.Queue[Any],
     assert proc.stdout is not None
     while not stop.is_set():
         try:
-            message = _recv(proc.stdout)
+            message = recv(proc.stdout)
         except (OSError, EOFError, pickle.UnpicklingError, ValueError):
             message = None
         item = _EOF if message is None else message
@@ -178,10 +176,6 @@ def _describe(code: int) -> str:
     return f"exit status {code}"
 
 
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from summarize_video.media.isolation import serve; serve()")
-
-
 # --- the child ----------------------------------------------------------------------------
 
 
@@ -192,7 +186,7 @@ class _Sender:
 
     def __call__(self, obj: Any) -> None:
         with self.lock:
-            _send(self.out, obj)
+            send(self.out, obj)
 
 
 class _Forward(logging.Handler):
@@ -213,7 +207,7 @@ def serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the messages
     inp = sys.stdin.buffer
-    request = _recv(inp)
+    request = recv(inp)
     if request is None:
         return
     job, args, level, timeout = request

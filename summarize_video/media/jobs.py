@@ -9,7 +9,6 @@ run in the child.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +19,9 @@ from . import isolation
 from .audio import WHISPER_SAMPLE_RATE, AudioClip
 
 if TYPE_CHECKING:
-    from ..options import Options
     from .frames import Frame
     from .probe import MediaInfo
+    from .selection import FrameChoice
 
 # Audio comes from the child in pieces of this many seconds (each one is progress for the
 # watchdog) and is joined into the chunks the transcriber asks for.
@@ -37,17 +36,16 @@ def probe_file(path: str | Path, limits: Limits | None, timeout: float | None) -
     return info  # type: ignore[no-any-return]
 
 
-def frames_of(path: str | Path, duration: float | None, options: Options,
-              counts: dict[str, int]) -> Iterator[Frame]:
-    """The frames to caption (``stages.select_frames_here``) from a child process; ``counts``
+def frames_of(path: str | Path, duration: float | None, choice: FrameChoice,
+              counts: dict[str, int], timeout: float | None) -> Iterator[Frame]:
+    """The frames to caption (``selection.choose_frames``) from a child process; ``counts``
     gets decoded, sampled, kept and dropped once they are all out."""
     from PIL import Image
 
     from .frames import Frame
 
-    options = replace(options, api_key=None)  # the child needs no secret
-    run = isolation.run(f"{_JOBS}:frames_job", (str(path), duration, options), path=str(path),
-                        stage="sample", timeout=options.decode_timeout or None)
+    run = isolation.run(f"{_JOBS}:frames_job", (str(path), duration, choice), path=str(path),
+                        stage="sample", timeout=timeout)
     while True:
         try:
             t, until, size, data = next(run)
@@ -114,13 +112,14 @@ def probe_job(progress: isolation.Progress, path: str, limits: Limits | None
 
 
 def frames_job(progress: isolation.Progress, path: str, duration: float | None,
-               options: Options) -> Iterator[tuple[float, float | None, tuple[int, int], bytes]]:
-    from ..pipeline.stages import select_frames_here
+               choice: FrameChoice
+               ) -> Iterator[tuple[float, float | None, tuple[int, int], bytes]]:
+    from .selection import choose_frames
 
     counts: dict[str, int] = {}
     live: dict[str, Any] = {}
     progress.watch(lambda: _live_count(live))
-    for frame in select_frames_here(path, duration, options, counts, live=live):
+    for frame in choose_frames(path, duration, choice, counts, live=live):
         image = frame.image if frame.image.mode == "RGB" else frame.image.convert("RGB")
         yield frame.t, frame.until, image.size, image.tobytes()
     progress.result = counts

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import threading
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +38,7 @@ from .decoding import (
     merge_ranges,
     to_image,
 )
+from .wire import child_command, recv, send, send_bytes
 
 # Pixel bytes of all results in flight at once (submitted, finished or being yielded).
 IN_FLIGHT_BYTES = 64 << 20
@@ -101,7 +100,7 @@ def run_chunks(args: tuple[Any, ...], index: PacketIndex, chunks: list[Chunk], w
     origin = args[2]
     workers = min(workers, len(chunks))
     stats.workers = workers
-    threads = max(1, _cores() // workers)
+    threads = max(1, default_workers() // workers)
     init = (*args, threads, index.pts, index.key, index.discard, index.time_base)
     pool = _Pool(workers, init, chunks, stats)
     try:
@@ -136,11 +135,10 @@ class _Pool:
         # Chunks handed out and not yet taken by the caller: bounds memory.
         self.room = threading.Semaphore(2 * workers)
         self.stopped = False
-        root = str(Path(__file__).resolve().parents[1])
         self.procs: list[subprocess.Popen[bytes]] = []
         try:
             for _ in range(workers):
-                self.procs.append(subprocess.Popen([sys.executable, "-c", _BOOT, root],
+                self.procs.append(subprocess.Popen(child_command(__name__),
                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE))
         except OSError as exc:
             for proc in self.procs:
@@ -155,7 +153,7 @@ class _Pool:
 
     def _feed(self, proc: subprocess.Popen[bytes], init: bytes) -> None:
         with contextlib.suppress(OSError):
-            _send_bytes(proc.stdin, init)
+            send_bytes(proc.stdin, init)
         while True:
             self.room.acquire()
             with self.cond:
@@ -165,13 +163,13 @@ class _Pool:
                 return
             i, chunk = item
             try:
-                _send(proc.stdin, (chunk.spans, chunk.kept_pts))
-                result = _recv(proc.stdout)
+                send(proc.stdin, (chunk.spans, chunk.kept_pts))
+                result = recv(proc.stdout)
                 reported = 0
                 while isinstance(result, tuple) and result[:1] == ("decoded",):
                     self.add_decoded(result[1])
                     reported += result[1]
-                    result = _recv(proc.stdout)
+                    result = recv(proc.stdout)
                 if isinstance(result, _Result):
                     result.decoded -= reported
             except (OSError, EOFError, pickle.UnpicklingError) as exc:
@@ -215,35 +213,13 @@ class _Pool:
                 proc.stdout.close()
 
 
-def _cores() -> int:
-    from .frames import default_workers
-
-    return default_workers()
-
-
-def _send(stream: Any, obj: Any) -> None:
-    _send_bytes(stream, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _send_bytes(stream: Any, data: bytes) -> None:
-    stream.write(struct.pack("<Q", len(data)))
-    stream.write(data)
-    stream.flush()
-
-
-def _recv(stream: Any) -> Any:
-    head = stream.read(8)
-    if len(head) < 8:
-        return None
-    (size,) = struct.unpack("<Q", head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
-
-
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from summarize_video.media.parallel import serve; serve()")
+def default_workers() -> int:
+    """Decoding processes by default: one per core this process may use, at most 16."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
 
 
 def serve() -> None:
@@ -255,12 +231,12 @@ def serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by a library goes to stderr, not into the results
     inp = sys.stdin.buffer
-    init = _recv(inp)
+    init = recv(inp)
     if init is None:
         return
     _init(*init)
-    while (task := _recv(inp)) is not None:
-        _send(out, _work(*task, report=_Reporter(out)))
+    while (task := recv(inp)) is not None:
+        send(out, _work(*task, report=_Reporter(out)))
 
 
 _state: dict[str, Any] = {}
@@ -302,7 +278,7 @@ class _Reporter:
     def __call__(self, decoded: int) -> None:
         now = time.monotonic()
         if decoded > self.sent and now - self.last >= self.every:
-            _send(self.out, ("decoded", decoded - self.sent))
+            send(self.out, ("decoded", decoded - self.sent))
             self.sent, self.last = decoded, now
 
 

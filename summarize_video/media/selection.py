@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError, DecodeError
-from ..options import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_SCENE_THRESHOLD
-from .frames import Frame, _to_image
+from ..options import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_SCENE_THRESHOLD, Options
+from .decoding import to_image
+from .frames import Frame, SamplingStats, sample_frames
 from .probe import (
     container_origin,
     main_video_stream,
@@ -33,6 +34,65 @@ from .probe import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameChoice:
+    """The options that decide which frames are captioned, and nothing else: what a decoding
+    child process is given (never the whole ``Options``, which holds the API key)."""
+
+    # "interval" (one frame every `interval` s) or "scene" (one per shot).
+    sampling: str
+    # Seconds between sampled frames (interval mode).
+    interval: float
+    # Scene mode: content change that counts as a cut, fewest and most seconds between frames.
+    scene_threshold: float
+    min_scene_gap: float
+    max_scene_gap: float
+    # Longest side, in pixels, frames are scaled down to; None keeps their size.
+    max_side: int | None
+    # Fraction of the picture that must change for a frame to be kept; 0 keeps all.
+    dedup_threshold: float
+    # Decoding processes for a long file; None picks from the cores.
+    workers: int | None = None
+
+    @classmethod
+    def from_options(cls, o: Options) -> FrameChoice:
+        return cls(sampling=o.sampling, interval=o.interval, scene_threshold=o.scene_threshold,
+                   min_scene_gap=o.min_scene_gap, max_scene_gap=o.max_scene_gap,
+                   max_side=o.frame_max_side, dedup_threshold=o.dedup_threshold,
+                   workers=o.workers)
+
+
+def choose_frames(path: str | Path, duration: float | None, choice: FrameChoice,
+                  counts: dict[str, int], live: dict[str, Any] | None = None
+                  ) -> Iterator[Frame]:
+    """Frames to caption: sampled by interval or by scene, near-duplicates dropped, decoded in
+    this process.
+
+    ``counts`` is filled once the frames are consumed: decoded, sampled, kept, dropped.
+    ``live`` gets the sampler's counters while it runs (``"sampling"``: ``SamplingStats``,
+    ``"scene"``: a dict), for a watchdog.
+    """
+    live = live if live is not None else {}
+    scene: dict[str, int] = {}
+    sampling: SamplingStats = live.setdefault("sampling", SamplingStats())
+    c = choice
+    if c.sampling == "scene":
+        sampled = scene_frames(path, threshold=c.scene_threshold, min_gap=c.min_scene_gap,
+                               max_gap=c.max_scene_gap, max_side=c.max_side, stats=scene,
+                               counts=live.setdefault("scene", {}))
+    else:
+        sampled = sample_frames(path, c.interval, max_side=c.max_side, workers=c.workers,
+                                stats=sampling)
+    dedup: dict[str, int] = {}
+    yield from drop_near_duplicates(sampled, threshold=c.dedup_threshold, end=duration,
+                                    stats=dedup)
+    if c.sampling == "scene":
+        counts.update(decoded=scene.get("decoded", 0), sampled=scene.get("kept", 0))
+    else:
+        counts.update(decoded=sampling.decoded, sampled=sampling.kept)
+    counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
 
 
 # Width of the frames the cut detector compares; 64 px scores within 1 of 96 or 256 px.
@@ -145,7 +205,7 @@ def _scenes(container: Any, stream: Any, path: str, threshold: float, min_gap: f
                 continue
             if pending is None:
                 rotation = rotation_of(stream, frame)
-            chosen = Frame(t=t, image=_to_image(frame, sar, rotation, max_side))
+            chosen = Frame(t=t, image=to_image(frame, sar, rotation, max_side))
             counts["kept"] += 1
             if pending is not None:
                 yield replace(pending, until=t)

@@ -17,8 +17,7 @@ from typing import Any
 
 from .. import prompting
 from .._version import __version__
-from ..cli.config import SECRETS
-from ..options import Options
+from ..options import SECRETS, Options
 from ..reasoning import synthesis
 from ..redaction import redact_url
 

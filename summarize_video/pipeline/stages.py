@@ -19,9 +19,10 @@ from PIL import Image
 
 from ..captioning.speech_context import speech_context
 from ..captioning.transformers import Captioner
-from ..media.frames import Frame, SamplingStats, sample_frames
+from ..media.frames import Frame
+from ..media.jobs import frames_of
 from ..media.probe import MediaInfo
-from ..media.selection import drop_near_duplicates, scene_frames
+from ..media.selection import FrameChoice
 from ..options import DEFAULT_DECODE_TIMEOUT, Options
 from ..timeline import Caption
 from ..transcription.whisper import Segment, Transcriber, Transcript
@@ -87,41 +88,11 @@ def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIDE, quality: int = 70)
 
 def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[str, int]
                   ) -> Iterator[Frame]:
-    """Frames to caption (see ``select_frames_here``), decoded in a child process under the
-    ``o.decode_timeout`` watchdog. ``counts`` is filled once the frames are consumed."""
-    from ..media.jobs import frames_of
-
-    return frames_of(path, info.duration_s, o, counts)
-
-
-def select_frames_here(path: str | Path, duration: float | None, o: Options,
-                       counts: dict[str, int], live: dict[str, Any] | None = None
-                       ) -> Iterator[Frame]:
-    """Frames to caption: sampled by interval or by scene, near-duplicates dropped, decoded in
-    this process.
-
-    ``counts`` is filled once the frames are consumed: decoded, sampled, kept, dropped.
-    ``live`` gets the sampler's counters while it runs (``"sampling"``: ``SamplingStats``,
-    ``"scene"``: a dict), for a watchdog.
-    """
-    live = live if live is not None else {}
-    scene: dict[str, int] = {}
-    sampling: SamplingStats = live.setdefault("sampling", SamplingStats())
-    if o.sampling == "scene":
-        sampled = scene_frames(path, threshold=o.scene_threshold, min_gap=o.min_scene_gap,
-                               max_gap=o.max_scene_gap, max_side=o.frame_max_side, stats=scene,
-                               counts=live.setdefault("scene", {}))
-    else:
-        sampled = sample_frames(path, o.interval, max_side=o.frame_max_side, workers=o.workers,
-                                stats=sampling)
-    dedup: dict[str, int] = {}
-    yield from drop_near_duplicates(sampled, threshold=o.dedup_threshold, end=duration,
-                                    stats=dedup)
-    if o.sampling == "scene":
-        counts.update(decoded=scene.get("decoded", 0), sampled=scene.get("kept", 0))
-    else:
-        counts.update(decoded=sampling.decoded, sampled=sampling.kept)
-    counts.update(kept=dedup.get("kept", 0), dropped=dedup.get("dropped", 0))
+    """Frames to caption (see ``media.selection.choose_frames``), decoded in a child process
+    under the ``o.decode_timeout`` watchdog. ``counts`` is filled once the frames are
+    consumed."""
+    return frames_of(path, info.duration_s, FrameChoice.from_options(o), counts,
+                     o.decode_timeout or None)
 
 
 def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
