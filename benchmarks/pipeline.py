@@ -151,10 +151,10 @@ def loaded_summarizer(opts: Any) -> tuple[Any, float]:
 
 def sequential(s: Any, path: Path) -> dict[str, float]:
     """The same work as ``Summarizer.summarize`` with no overlap: each stage after the other."""
-    from summarize_video import synthesis
     from summarize_video.media.probe import probe
     from summarize_video.pipeline.cache import hash_file
     from summarize_video.pipeline.stages import run_transcript, select_frames
+    from summarize_video.reasoning import synthesis
     from summarize_video.timeline import Caption, merge
 
     t: dict[str, float] = {}
@@ -169,7 +169,9 @@ def sequential(s: Any, path: Path) -> dict[str, float]:
     texts = s.captioner.caption(frames)
     captions = [Caption(f.t, text, f.until) for f, text in zip(frames, texts, strict=True)]
     t["caption"] = time.perf_counter() - t0
-    transcript = run_transcript(path, s.transcriber, lambda *a: None, t)
+    made = run_transcript(path, s.transcriber, lambda *a: None)
+    t.update(made.timings)
+    transcript = made.value
     t0 = time.perf_counter()
     plan = synthesis.plan(merge(captions, transcript.segments), title=path.name,
                           duration=info.duration_s, model=s.reasoner.model_id,

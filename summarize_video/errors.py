@@ -85,14 +85,11 @@ class TranscribeError(SummarizeVideoError):
 
 
 class ReasonerError(SummarizeVideoError):
-    """The reasoning LLM call failed (network, server or protocol).
-
-    When raised by the pipeline, ``partial`` holds the result without a summary (captions,
-    transcript), so that callers can still write it.
-    """
+    """The reasoning LLM call failed (network, server or protocol). ``Summarizer.run``
+    returns it as the result's ``failure`` (the result then has captions and transcript but
+    no summary); ``summarize()`` raises it."""
 
     default_stage = "reason"
-    partial: object | None = None
 
 
 class ReasonerAuthError(ReasonerError):

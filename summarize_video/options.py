@@ -15,6 +15,8 @@ from .errors import ConfigError
 from .limits import DEFAULT_MAX_FPS, DEFAULT_MAX_PIXELS
 from .redaction import redact_url
 
+# A backend option set to this picks the best backend installed for the device.
+AUTO = "auto"
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
 DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
@@ -57,8 +59,9 @@ SECRETS = frozenset({"api_key"})
 class Options:
     # Seconds between sampled frames.
     interval: float = 5.0
-    # Captioning backend name (see summarize_video.captioning.transformers.CAPTIONERS).
-    captioner: str = "transformers"
+    # Captioning backend: a name in captioning.registry.CAPTIONERS, or "auto" (the best
+    # installed for the device).
+    captioner: str = AUTO
     # Hugging Face id or local directory of the captioning model (BLIP, Florence-2, SmolVLM...).
     caption_model: str = DEFAULT_CAPTION_MODEL
     # Allow caption models whose repository ships its own Python code (runs that code).
@@ -93,8 +96,9 @@ class Options:
     # Seconds decoding may go without progress before the file is abandoned as hung (its
     # decoding processes killed); None or 0: wait forever.
     decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT
-    # Transcription backend name (see summarize_video.transcription.whisper.TRANSCRIBERS).
-    transcriber: str = "whisper"
+    # Transcription backend: a name in transcription.registry.TRANSCRIBERS, or "auto" (the
+    # best installed for the device).
+    transcriber: str = AUTO
     # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
     whisper_model: str | None = None
     # Whisper decoding temperature.

@@ -1,4 +1,6 @@
-"""Shared fixtures: offline model hubs, real media, generated clips, tiny models, a chat server."""
+"""Shared fixtures: offline model hubs, real media, generated clips, tiny models, a chat server,
+a CLI runner, a clean LLM environment. Plain helpers are in ``tests/support.py``; test modules
+import those, never this file."""
 
 from __future__ import annotations
 
@@ -16,19 +18,19 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from tests import secrets_scan
 from tests.clips import make_clip
+from tests.support import MEDIA, model_options
 
 # Options from the developer's environment must not reach the tests (see cli/config.py).
 for _name in [n for n in os.environ if n.startswith("SUMMARIZE_VIDEO_")]:
     if _name not in ("SUMMARIZE_VIDEO_MEDIA", "SUMMARIZE_VIDEO_DEBUG"):
         del os.environ[_name]
-
-ROOT = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -100,20 +102,45 @@ def media() -> Path:
     return MEDIA
 
 
-def media_file(rel: str) -> Path:
-    """One file of the shared media, or skip the test."""
-    path = MEDIA / rel
-    if not path.is_file():
-        pytest.skip(f"real media file not present: {path}")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random-weight captioners and a tiny whisper, built once per session."""
     from summarize_video.testing.tiny_models import build_all
 
     return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def model_opts(tiny_models: dict[str, Path]) -> dict[str, Any]:
+    """``support.model_options(tiny_models)``: the tiny models, as keyword options (a fresh
+    dict for each test)."""
+    return model_options(tiny_models)
+
+
+@pytest.fixture
+def cli_runner() -> CliRunner:
+    """A click test runner for ``summarize_video.cli.main.cli``."""
+    return CliRunner()
+
+
+@pytest.fixture
+def clean_llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real key, URL or proxy from the developer's shell may leak into the reasoner tests
+    (which use it with ``pytestmark = pytest.mark.usefixtures("clean_llm_env")``), and token
+    estimates never depend on a tiktoken cache the machine may have."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_ADMIN_KEY",
+        "OPENAI_CUSTOM_HEADERS",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from summarize_video.cli.main import cli
 from summarize_video.errors import EXIT_INPUT_FAILED, EXIT_OK
 from tests import bad_media as bm
 from tests.clips import make_clip
-from tests.conftest import media_file
-from tests.test_end_to_end import cli_args, user_message
+from tests.support import cli_args, media_file, user_message
 
 Make = Callable[[Path, Path], Path]  # (folder, a 3 s H.264 clip) -> the input
 

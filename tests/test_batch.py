@@ -6,7 +6,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,8 +24,8 @@ from summarize_video.cli.main import cli
 from summarize_video.inputs.discovery import Input, discover
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip, mixed_folder
-from tests.conftest import ROOT
-from tests.test_end_to_end import cli_args, model_options
+from tests.secrets_scan import SENTINEL
+from tests.support import ROOT, cli_args, done_rows, interrupt_once_a_file_is_done
 
 REPLY = "A short test summary. Key moments: 00:00 start."
 
@@ -132,7 +131,7 @@ def test_settings_fingerprint_follows_result_changing_settings_only(tmp_path: Pa
     fp = settings_fingerprint(base)
     assert fp == settings_fingerprint(Options())
     for same in (dict(output_dir=tmp_path), dict(formats=("json",)), dict(workers=3),
-                 dict(api_key="sk-x"), dict(no_cache=True), dict(timeout=5.0)):
+                 dict(api_key=SENTINEL), dict(no_cache=True), dict(timeout=5.0)):
         assert settings_fingerprint(base.replace(**same)) == fp, same
     for other in (dict(interval=2.0), dict(caption_model="x"), dict(focus="pricing"),
                   dict(no_llm=True), dict(llm_model="m"), dict(language="de"),
@@ -186,13 +185,8 @@ def test_overall_bar_counts_files_and_estimates_the_time_left() -> None:
     assert single.bar.tasks == []  # one file: no overall bar
 
 
-def done_rows(ledger: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(ledger) as db:
-        return db.execute("SELECT path, status FROM files ORDER BY path").fetchall()
-
-
 def test_rerun_skips_done_files_force_and_new_settings_redo_them(
-    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any, cli_runner: CliRunner
 ) -> None:
     folder = mixed_folder(tmp_path / "in")
     out = tmp_path / "out"
@@ -201,7 +195,7 @@ def test_rerun_skips_done_files_force_and_new_settings_redo_them(
             "--llm-model", "test-model", "--ledger", str(ledger)]
     a, b, c = folder / "a.mp4", folder / "b.mp4", folder / "c.mkv"
 
-    first = CliRunner().invoke(cli, args)
+    first = cli_runner.invoke(cli, args)
     assert first.exit_code == 1, first.output
     lines = first.output.splitlines()
     failed = [ln for ln in lines if ln.startswith("failed:")]
@@ -216,7 +210,7 @@ def test_rerun_skips_done_files_force_and_new_settings_redo_them(
     assert done_rows(ledger) == [(str(a), "done"), (str(b), "failed"), (str(c), "done")]
     assert len(chat_server.requests) == 2
 
-    second = CliRunner().invoke(cli, args)
+    second = cli_runner.invoke(cli, args)
     assert second.exit_code == 1  # b still fails: failures are retried
     assert f"skipped: {a} (done before" in second.output
     assert f"skipped: {c} (done before" in second.output
@@ -224,28 +218,28 @@ def test_rerun_skips_done_files_force_and_new_settings_redo_them(
     assert len(chat_server.requests) == 2
 
     args.remove(str(folder))
-    forced = CliRunner().invoke(cli, [str(a), str(c), *args, "--force"])
+    forced = cli_runner.invoke(cli, [str(a), str(c), *args, "--force"])
     assert forced.exit_code == 0, forced.output
     assert "skipped:" not in forced.output and "batch: 2 done, 0 skipped, 0 failed" in forced.output
     assert len(chat_server.requests) == 4
 
     # Other result-changing settings: not skipped; the same again: skipped.
     for expected in (2, 0):
-        rerun = CliRunner().invoke(cli, [str(a), str(c), *args, "--interval", "1"])
+        rerun = cli_runner.invoke(cli, [str(a), str(c), *args, "--interval", "1"])
         assert rerun.exit_code == 0, rerun.output
         assert rerun.output.count("skipped:") == 2 - expected
     assert len(chat_server.requests) == 6
     # A deleted output is made again.
     (out / "a.summary.md").unlink()
-    rerun = CliRunner().invoke(cli, [str(a), *args, "--interval", "1"])
+    rerun = cli_runner.invoke(cli, [str(a), *args, "--interval", "1"])
     assert rerun.exit_code == 0 and "skipped:" not in rerun.output
     assert (out / "a.summary.md").is_file()
 
 
 def test_summarize_many_yields_skipped_outcomes(tmp_path: Path,
-                                                tiny_models: dict[str, Path]) -> None:
+                                                model_opts: dict[str, Any]) -> None:
     a = make_clip(tmp_path / "a.mp4", seconds=1.0, fps=10, audio=False)
-    opts = dict(model_options(tiny_models), no_llm=True, output_dir=tmp_path / "out",
+    opts = dict(model_opts, no_llm=True, output_dir=tmp_path / "out",
                 formats="json")
     first = list(summarize_many([a, tmp_path / "missing.mp4"], **opts))
     assert [o.status for o in first] == ["done", "failed"]
@@ -266,36 +260,8 @@ def test_summarize_many_yields_skipped_outcomes(tmp_path: Path,
         assert entry.settings["interval_s"] == 5.0 and len(entry.content_hash) == 64
 
 
-def _wait_for_done(ledger: Path, proc: subprocess.Popen[str], deadline: float) -> None:
-    """Return once the ledger has a file done (polls while the run goes on)."""
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ledger.is_file():
-            try:
-                if any(status == "done" for _, status in done_rows(ledger)):
-                    return
-            except sqlite3.Error:
-                pass
-        time.sleep(0.1)
-    raise AssertionError(f"no file was done in time (exit {proc.poll()})")
-
-
-def interrupt_once_a_file_is_done(proc: subprocess.Popen[str], ledger: Path,
-                                  wait_s: float = 150.0) -> str:
-    """Ctrl-C ``proc`` once its ledger has a file done; its stderr (it is killed if it does
-    not end within a minute of the interrupt)."""
-    try:
-        _wait_for_done(ledger, proc, time.monotonic() + wait_s)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return stderr
-
-
 def test_ctrl_c_abandons_the_current_file_and_the_rerun_resumes(
-    tmp_path: Path, tiny_models: dict[str, Path]
+    tmp_path: Path, tiny_models: dict[str, Path], model_opts: dict[str, Any], cli_runner: CliRunner
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -305,7 +271,7 @@ def test_ctrl_c_abandons_the_current_file_and_the_rerun_resumes(
     # that the subprocess spends its time starting and in the slow summaries, not loading
     # models: the interrupt lands in the reasoning step of a file.
     for warm in summarize_many(clips, no_llm=True, write=False, resume=False,
-                               **model_options(tiny_models)):
+                               **model_opts):
         assert warm.ok
     out = tmp_path / "out"
     ledger = tmp_path / "ledger.sqlite3"
@@ -330,7 +296,7 @@ def test_ctrl_c_abandons_the_current_file_and_the_rerun_resumes(
             data = json.loads((out / f"{c.stem}.summary.json").read_text(encoding="utf-8"))
             assert data["summary"] == REPLY and data["captions"]
 
-        rerun = CliRunner().invoke(cli, args)
+        rerun = cli_runner.invoke(cli, args)
         assert rerun.exit_code == 0, rerun.output
         assert [ln.split()[1] for ln in rerun.output.splitlines()
                 if ln.startswith("skipped:")] == [str(c) for c in finished]

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from summarize_video.cli.main import cli
 from summarize_video.pipeline.cache import CACHE_ENV, Cache, default_cache_dir, stable_key
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args
 
 
 def test_keys_depend_on_stage_file_and_every_parameter() -> None:

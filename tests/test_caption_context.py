@@ -21,7 +21,7 @@ CONTEXT_PROMPT = (REPO / "prompts" / "caption_context.txt").read_text(encoding="
 
 
 def test_speech_context_window_order_and_trim():
-    from summarize_video.transcription.whisper import Segment
+    from summarize_video.transcription.base import Segment
 
     segments = [
         Segment(9.0, 12.0, "  and this is the engine. "),

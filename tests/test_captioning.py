@@ -15,13 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from summarize_video.captioning.base import Captioner
 from summarize_video.captioning.guards import NewTokensNoRepeatNGram
-from summarize_video.captioning.transformers import (
-    CAPTIONERS,
-    Captioner,
-    TransformersCaptioner,
-    create_captioner,
-)
+from summarize_video.captioning.registry import CAPTIONERS, create_captioner
+from summarize_video.captioning.transformers import TransformersCaptioner
 from summarize_video.errors import ConfigError, ModelLoadError
 from summarize_video.media.frames import Frame
 
@@ -209,7 +206,10 @@ def test_bad_options():
 
 def test_registry(tiny_models: dict[str, Path]):
     assert CAPTIONERS["transformers"] is TransformersCaptioner
-    captioner = create_captioner("transformers", model=str(tiny_models["blip"]), device="cpu")
+    captioner = create_captioner("transformers", caption_model=str(tiny_models["blip"]),
+                                 device="cpu")
+    assert create_captioner("auto", caption_model=str(tiny_models["blip"])).name == \
+        "transformers"
     assert isinstance(captioner, Captioner)
     assert captioner.model_id == str(tiny_models["blip"])
     with pytest.raises(ConfigError) as info:

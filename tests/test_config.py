@@ -17,9 +17,9 @@ from summarize_video.errors import ConfigError
 from summarize_video.options import Options
 from summarize_video.pipeline.cost import load_prices
 from tests.clips import make_clip
+from tests.secrets_scan import SENTINEL
 
-SENTINEL = "sk-SENTINEL-do-not-print-4242"
-
+# The sentinel with a suffix for each source (-config, -flag, -env): which one was used shows.
 CONFIG = f"""
 interval = 3
 language = "en"
@@ -64,10 +64,11 @@ def test_precedence_flags_env_config_defaults(config_file: Path) -> None:
 
 @pytest.mark.no_api_key
 def test_config_command_shows_values_and_sources(config_file: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 cli_runner: CliRunner) -> None:
     monkeypatch.setenv("SUMMARIZE_VIDEO_INTERVAL", "4")
     monkeypatch.setenv("SUMMARIZE_VIDEO_CAPTION_BATCH_SIZE", "8")
-    res = CliRunner().invoke(cli, ["config", "--interval", "7"])
+    res = cli_runner.invoke(cli, ["config", "--interval", "7"])
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[0] == f"# config file: {config_file} (found)"
     rows = lines_of(res.output)
@@ -78,7 +79,7 @@ def test_config_command_shows_values_and_sources(config_file: Path,
     assert rows["formats"] == f'formats = ["json"]  # config {config_file}'
     assert rows["whisper_model"] == "whisper_model = none  # default"
     assert rows["api_key"] == f"api_key = set  # config {config_file}"
-    res = CliRunner().invoke(cli, ["config", "--path"])
+    res = cli_runner.invoke(cli, ["config", "--path"])
     assert res.exit_code == 0 and res.output == f"{config_file}\n"
 
 
@@ -86,13 +87,13 @@ def test_config_command_shows_values_and_sources(config_file: Path,
 @pytest.mark.parametrize("where", ["flag", "env SUMMARIZE_VIDEO_API_KEY", "env OPENAI_API_KEY",
                                    "config"])
 def test_the_api_key_is_never_printed(config_file: Path, monkeypatch: pytest.MonkeyPatch,
-                                      where: str) -> None:
+                                      where: str, cli_runner: CliRunner) -> None:
     args = ["config"]
     if where == "flag":
         args += ["--api-key", f"{SENTINEL}-flag"]
     elif where.startswith("env"):
         monkeypatch.setenv(where.split()[1], f"{SENTINEL}-env")
-    res = CliRunner().invoke(cli, args)
+    res = cli_runner.invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert SENTINEL not in res.output
     source = f"config {config_file}" if where == "config" else where
@@ -100,14 +101,15 @@ def test_the_api_key_is_never_printed(config_file: Path, monkeypatch: pytest.Mon
     config_file.write_text("interval = 2\n", encoding="utf-8")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("SUMMARIZE_VIDEO_API_KEY", raising=False)
-    res = CliRunner().invoke(cli, ["config"])
+    res = cli_runner.invoke(cli, ["config"])
     assert lines_of(res.output)["api_key"] == "api_key = not set  # default"
 
 
-def test_unknown_config_key_is_one_line_exit_2(empty_config: Path, tmp_path: Path) -> None:
+def test_unknown_config_key_is_one_line_exit_2(empty_config: Path, tmp_path: Path,
+                                               cli_runner: CliRunner) -> None:
     empty_config.write_text("intervall = 3\n", encoding="utf-8")
     for args in (["config"], [str(tmp_path / "x.mp4"), "--no-llm"]):
-        res = CliRunner().invoke(cli, args)
+        res = cli_runner.invoke(cli, args)
         assert res.exit_code == 2
         assert res.output == (f"error: config: unknown key 'intervall' in config file "
                               f"{empty_config} (did you mean 'interval'?)\n")
@@ -125,7 +127,8 @@ def test_unknown_config_key_is_one_line_exit_2(empty_config: Path, tmp_path: Pat
 @pytest.mark.parametrize("origin", ["env", "config"])
 def test_a_bad_value_names_its_key_and_source(empty_config: Path,
                                               monkeypatch: pytest.MonkeyPatch, key: str,
-                                              text: str, reason: str, origin: str) -> None:
+                                              text: str, reason: str, origin: str,
+                                              cli_runner: CliRunner) -> None:
     if origin == "env":
         monkeypatch.setenv(f"SUMMARIZE_VIDEO_{key.upper()}", text)
         source = f"env SUMMARIZE_VIDEO_{key.upper()}"
@@ -134,7 +137,7 @@ def test_a_bad_value_names_its_key_and_source(empty_config: Path,
         empty_config.write_text(f"{key} = {value}\n", encoding="utf-8")
         source = f"config {empty_config}"
         reason = reason.replace("'2.5'", "2.5")
-    res = CliRunner().invoke(cli, ["config"])
+    res = cli_runner.invoke(cli, ["config"])
     assert res.exit_code == 2
     assert res.output.startswith(f"error: config: bad {key} in {source}: ")
     assert reason in res.output and res.output.count("\n") == 1
@@ -196,7 +199,8 @@ def test_config_prices_reach_the_price_table(config_file: Path) -> None:
 @pytest.mark.no_api_key
 def test_summarize_uses_the_config_file(config_file: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch,
-                                        tiny_models: dict[str, Path], chat_server: Any) -> None:
+                                        tiny_models: dict[str, Path], chat_server: Any,
+                                        cli_runner: CliRunner) -> None:
     """The models, the output folder and the LLM come from the file and the environment;
     its price is used; its API key reaches the server and no file."""
     out = tmp_path / "out"
@@ -209,7 +213,7 @@ def test_summarize_uses_the_config_file(config_file: Path, tmp_path: Path,
     config_file.write_text(CONFIG.replace('sampling = "scene"\n', own), encoding="utf-8")
     monkeypatch.setenv("SUMMARIZE_VIDEO_INTERVAL", "2")
     clip = make_clip(tmp_path / "talk.mp4", seconds=4.0, fps=10)
-    res = CliRunner().invoke(cli, [str(clip)])
+    res = cli_runner.invoke(cli, [str(clip)])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["talk.summary.json"]
     raw = (out / "talk.summary.json").read_text(encoding="utf-8")

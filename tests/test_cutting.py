@@ -11,15 +11,7 @@ import pytest
 from summarize_video.media.audio import AudioClip, iter_audio
 from summarize_video.transcription.cutting import cut_point, pieces, split_clip
 from summarize_video.transcription.silence import FRAME_SECONDS
-from tests.conftest import media_file
-from tests.test_silence import RATE, signal
-
-# 1.5 s bursts every 3 s, from 0.5 s: silences 2.0-3.5, 5.0-6.5, ...
-BURSTS = [(0.5 + 3 * i, 2.0 + 3 * i) for i in range(7)]
-
-
-def in_silence(t: float, bursts: list[tuple[float, float]], margin: float = 0.2) -> bool:
-    return all(not a - margin < t < b + margin for a, b in bursts)
+from tests.support import BURSTS, RATE, in_silence, media_file, signal
 
 
 def chunked(x: np.ndarray, chunk_s: float, offset: float = 0.0) -> list[AudioClip]:

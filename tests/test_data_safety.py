@@ -24,7 +24,7 @@ from summarize_video.cli.main import cli
 from summarize_video.outputs.writers import STALE_TMP_S, atomic_write_text
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args
 
 WRITER = """
 import json, sys
@@ -126,7 +126,7 @@ def mount(args: list[str]) -> None:
 
 def test_read_only_output_folder_is_refused_before_any_work(
         tmp_path: Path, mount_point: Path, tiny_models: dict[str, Path],
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     if os.geteuid() == 0:
         mount(["--bind", str(mount_point), str(mount_point)])
@@ -134,7 +134,7 @@ def test_read_only_output_folder_is_refused_before_any_work(
     else:
         mount_point.chmod(0o555)
     with ChatServer() as srv:
-        res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, mount_point),
+        res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, mount_point),
                                        "--base-url", srv.base_url])
         assert srv.requests == []
     assert res.exit_code == 2, res.output
@@ -144,14 +144,15 @@ def test_read_only_output_folder_is_refused_before_any_work(
 
 
 def test_full_output_folder_fails_that_write_whole_and_keeps_the_work(
-        tmp_path: Path, mount_point: Path, tiny_models: dict[str, Path]) -> None:
+        tmp_path: Path, mount_point: Path, tiny_models: dict[str, Path],
+        cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     mount(["-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)])
     (mount_point / "ballast").write_bytes(b"\0" * 15 * 4096)  # one 4 KiB page left
     with ChatServer(reply="Fits on disk.") as srv:
         args = [str(clip), *cli_args(tiny_models, mount_point), "--base-url", srv.base_url,
                 "--format", "json,html"]
-        res = CliRunner().invoke(cli, args)
+        res = cli_runner.invoke(cli, args)
     assert res.exit_code == 1, res.output
     line = next(ln for ln in res.output.splitlines() if "No space left" in ln)
     assert "c.mp4" in line and "c.summary" in line
@@ -161,7 +162,7 @@ def test_full_output_folder_fails_that_write_whole_and_keeps_the_work(
     # Space freed: the rerun only writes (captions and transcript come from the cache).
     (mount_point / "ballast").unlink()
     with ChatServer(reply="Fits on disk.") as srv:
-        res = CliRunner().invoke(cli, [*args[:-4], "--base-url", srv.base_url, "--format",
+        res = cli_runner.invoke(cli, [*args[:-4], "--base-url", srv.base_url, "--format",
                                        "json,html"])
     assert res.exit_code == 0, res.output
     data = json.loads((mount_point / "c.summary.json").read_text())

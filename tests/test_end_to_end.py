@@ -4,10 +4,6 @@ real decoding, and the real openai client over HTTP to a local chat-completions 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,70 +12,23 @@ from click.testing import CliRunner
 
 from summarize_video import Options, summarize
 from summarize_video.cli.main import cli
-from summarize_video.timeline import format_timestamp
 from tests.clips import make_clip, mixed_folder
-from tests.conftest import media_file
-
-STAMPED = re.compile(r"^(\d+:)?\d\d:\d\d(-(\d+:)?\d\d:\d\d)? (see|say): ")
-
-
-def model_options(tiny: dict[str, Path], caption: str = "smolvlm") -> dict[str, Any]:
-    # Generated clips are flat colours that near-duplicate dropping would collapse; the
-    # tiny whisper's one-word loops would be dropped by the repetition guard.
-    return {
-        "dedup_threshold": 0.0,
-        "compression_ratio_threshold": None,
-        "caption_model": str(tiny[caption]),
-        "whisper_model": str(tiny["whisper"]),
-        "temperature_increment": 0.0,
-        "device": "cpu",
-    }
-
-
-def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list[str]:
-    return [
-        "--caption-model", str(tiny[caption]), "--whisper-model", str(tiny["whisper"]),
-        "--temperature-increment", "0", "--device", "cpu", "--output-dir", str(out),
-        "--dedup-threshold", "0", "--compression-ratio-threshold", "0",
-    ]
-
-
-def user_message(request: dict[str, Any]) -> str:
-    return next(m["content"] for m in request["messages"] if m["role"] == "user")
-
-
-def assert_request_carries_timeline(request: dict[str, Any], data: dict[str, Any]) -> None:
-    """Every caption and transcript line, with its stamp, in time order, in the prompt.
-
-    Runs of identical consecutive captions appear once, stamped with their time range.
-    """
-    text = user_message(request)
-    lines = [ln for ln in text.splitlines() if STAMPED.match(ln)]
-    runs: list[list[dict[str, Any]]] = []
-    for c in data["captions"]:
-        if runs and runs[-1][-1]["text"] == c["text"]:
-            runs[-1].append(c)
-        else:
-            runs.append([c])
-    expected = []
-    for run in runs:
-        stamp = format_timestamp(run[0]["t"])
-        end = format_timestamp(run[-1]["until"])
-        if len(run) > 1 and end != stamp:
-            stamp = f"{stamp}-{end}"
-        if run[0]["text"]:
-            expected.append((run[0]["t"], 0, f"{stamp} see: {run[0]['text']}"))
-    expected += [(s["start"], 1, f"{format_timestamp(s['start'])} say: {s['text']}")
-                 for s in data["transcript"]]
-    assert lines == [e[2] for e in sorted(expected)]
-    assert len(lines) >= len(runs) and data["captions"]
+from tests.support import (
+    assert_request_carries_timeline,
+    cli_args,
+    media_file,
+    model_options,
+    run_console,
+    user_message,
+)
 
 
 def test_summarize_python_api_on_generated_clip(tmp_path: Path, tiny_models: dict[str, Path],
-                                                chat_server: Any) -> None:
+                                                chat_server: Any,
+                                                model_opts: dict[str, Any]) -> None:
     clip = make_clip(tmp_path / "talk.mp4", seconds=7.0, fps=25, audio=True)
     result = summarize(clip, interval=2, base_url=chat_server.base_url, llm_model="test-model",
-                       **model_options(tiny_models))
+                       **model_opts)
     assert [c.t for c in result.captions] == [0.0, 2.0, 4.0, 6.0]
     assert all(c.text for c in result.captions)
     assert result.summary == "A short test summary. Key moments: 00:00 start."
@@ -121,10 +70,10 @@ def test_backends_can_be_passed_as_instances(tmp_path: Path, tiny_models: dict[s
 
 
 def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
-                                  chat_server: Any) -> None:
+                                  chat_server: Any, cli_runner: CliRunner) -> None:
     video = media_file("speech_video/talkinghead_vfr_videoretalking_face1.mp4")
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "2",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "2",
                                    "--base-url", chat_server.base_url,
                                    "--llm-model", "test-model"])
     assert res.exit_code == 0, res.output
@@ -164,10 +113,10 @@ def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
 
 
 def test_cli_no_audio_video_gives_empty_transcript(tmp_path: Path, tiny_models: dict[str, Path],
-                                                   chat_server: Any) -> None:
+                                                   chat_server: Any, cli_runner: CliRunner) -> None:
     video = media_file("noaudio_video/noaudio_frame_counter_10fps_3s_pyscenedetect.mp4")
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "1",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--interval", "1",
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
     data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
@@ -178,11 +127,11 @@ def test_cli_no_audio_video_gives_empty_transcript(tmp_path: Path, tiny_models: 
 
 
 def test_cli_audio_only_file_is_summarized_from_speech(
-    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any, cli_runner: CliRunner
 ) -> None:
     audio = make_clip(tmp_path / "voice.m4a", seconds=3.0, video=False)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(audio), *cli_args(tiny_models, out),
+    res = cli_runner.invoke(cli, [str(audio), *cli_args(tiny_models, out),
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "voice.summary.json").read_text(encoding="utf-8"))
@@ -191,11 +140,11 @@ def test_cli_audio_only_file_is_summarized_from_speech(
 
 
 def test_no_llm_writes_captions_and_transcript_only(
-    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any, cli_runner: CliRunner
 ) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--no-llm",
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--no-llm",
                                    "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
@@ -206,12 +155,12 @@ def test_no_llm_writes_captions_and_transcript_only(
 
 
 def test_folder_with_a_bad_file_processes_the_rest(
-    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any
+    tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any, cli_runner: CliRunner
 ) -> None:
     folder = mixed_folder(tmp_path / "in")
     (folder / "notes.txt").write_text("ignored", encoding="utf-8")
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(folder), *cli_args(tiny_models, out),
+    res = cli_runner.invoke(cli, [str(folder), *cli_args(tiny_models, out),
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 1
     assert sorted(p.name for p in out.iterdir()) == [
@@ -219,12 +168,6 @@ def test_folder_with_a_bad_file_processes_the_rest(
     failures = [ln for ln in res.output.splitlines() if ln.startswith("failed:")]
     assert failures == [failures[0]] and f"{folder / 'b.mp4'}: probe: " in failures[0]
     assert len(chat_server.requests) == 2
-
-
-def run_console(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "summarize_video", *args], capture_output=True,
-                          text=True, env=full_env, timeout=120)
 
 
 def test_missing_and_non_video_files_one_line_no_traceback(tmp_path: Path) -> None:
@@ -270,24 +213,25 @@ def test_missing_api_key_is_a_config_error_before_models_load(tmp_path: Path) ->
                              caption_model=str(tmp_path / "no-such-model")))
 
 
-def test_help_shows_defaults_and_version() -> None:
-    res = CliRunner().invoke(cli, ["--help"])
+def test_help_shows_defaults_and_version(cli_runner: CliRunner) -> None:
+    res = cli_runner.invoke(cli, ["--help"])
     assert res.exit_code == 0
     flat = " ".join(res.output.split())
     for text in ("--interval", "default: 5.0", "gpt-5-mini", "SmolVLM-256M-Instruct",
                  "turbo on CUDA", "--no-llm", "Exit codes", "from summarize_video import"):
         assert text in flat, text
-    res = CliRunner().invoke(cli, ["--version"])
+    res = cli_runner.invoke(cli, ["--version"])
     assert res.exit_code == 0 and "0.1.0" in res.output
-    res = CliRunner().invoke(cli, ["x.mp4", "--format", "pdf"])
+    res = cli_runner.invoke(cli, ["x.mp4", "--format", "pdf"])
     assert res.exit_code == 2 and "unknown output format pdf" in res.output
 
 
 def test_static_video_is_captioned_once_for_its_whole_span(tmp_path: Path,
-                                                           tiny_models: dict[str, Path]) -> None:
+                                                           tiny_models: dict[str, Path],
+                                                           cli_runner: CliRunner) -> None:
     video = media_file("speech_video/audiobook_static_image_videogrep_manifesto.mp4")
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
                                    "--format", "json", "--interval", "10",
                                    "--dedup-threshold", str(Options().dedup_threshold)])
     assert res.exit_code == 0, res.output
@@ -296,7 +240,7 @@ def test_static_video_is_captioned_once_for_its_whole_span(tmp_path: Path,
     assert data["frames"]["sampled"] == 9 and data["frames"]["kept"] == 1
     assert data["frames"]["dropped"] == 8 and data["frames"]["decoded"] >= 9
     # With dropping off every sampled frame is captioned, each standing for 10 s.
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
                                    "--format", "json", "--interval", "10",
                                    "--dedup-threshold", "0"])
     data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
@@ -304,10 +248,11 @@ def test_static_video_is_captioned_once_for_its_whole_span(tmp_path: Path,
     assert [c["until"] for c in data["captions"]] == [10.0 * k for k in range(1, 9)] + [88.08]
 
 
-def test_scene_sampling_captions_each_shot(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+def test_scene_sampling_captions_each_shot(tmp_path: Path, tiny_models: dict[str, Path],
+                                           cli_runner: CliRunner) -> None:
     video = media_file("noaudio_video/noaudio_scenecuts_pyscenedetect_testvideo.mp4")
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
                                    "--format", "json", "--sampling", "scene"])
     assert res.exit_code == 0, res.output
     data = json.loads((out / f"{video.stem}.summary.json").read_text(encoding="utf-8"))
@@ -324,10 +269,11 @@ def test_scene_sampling_captions_each_shot(tmp_path: Path, tiny_models: dict[str
      ("odd_cases/music_no_speech_vp8_vorbis_30s_moviepy_bbb_0_30.webm", "music-or-noise")],
 )
 def test_silent_and_music_tracks_give_no_transcript(tmp_path: Path, tiny_models: dict[str, Path],
-                                                    rel: str, flag: str) -> None:
+                                                    rel: str, flag: str,
+                                                    cli_runner: CliRunner) -> None:
     video = media_file(rel)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
+    res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, out), "--no-llm",
                                    "--format", "json", "--interval", "10",
                                    "--compression-ratio-threshold", "2.4"])
     assert res.exit_code == 0, res.output

@@ -21,9 +21,8 @@ from summarize_video.reasoning.request_shape import context_overflow
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args
-
-KEY = "sk-fault-SENTINEL-7f3a"
+from tests.secrets_scan import SENTINEL
+from tests.support import cli_args
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def closed_port() -> int:
 def run(shared: dict[str, Path], tiny: dict[str, Path], out: Path, base_url: str,
         *extra: str, path: Path | None = None) -> tuple[Any, float]:
     args = [str(path or shared["clip"]), *cli_args(tiny, out), "--cache-dir",
-            str(shared["cache"]), "--base-url", base_url, "--api-key", KEY,
+            str(shared["cache"]), "--base-url", base_url, "--api-key", SENTINEL,
             "--llm-max-retries", "2", *extra]
     t0 = time.monotonic()
     res = CliRunner().invoke(cli, args)
@@ -97,7 +96,7 @@ def test_llm_fault_is_one_clear_line_and_keeps_the_work(
     lines = [ln for ln in res.output.splitlines() if words in ln]
     assert len(lines) == 1, res.output
     assert base_url in lines[0] and "talk.mp4" in lines[0]
-    assert "Traceback" not in res.output and KEY not in res.output
+    assert "Traceback" not in res.output and SENTINEL not in res.output
     assert_kept(out)
 
 
@@ -137,11 +136,12 @@ def test_a_server_that_never_answers_is_abandoned_in_bounded_time(
 
 
 def test_context_exceeded_is_replanned_for_the_window_the_server_names(
-        tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture,
+        cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "long.mp4", seconds=60.0, fps=2, audio=False)
     out = tmp_path / "out"
     with ChatServer(reply="Fits now.", context_limit=1500) as srv:
-        res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval",
+        res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval",
                                        "1", "--base-url", srv.base_url, "--format", "json"])
     assert res.exit_code == 0, res.output
     assert srv.statuses[0] == 400 and set(srv.statuses[1:]) == {200}

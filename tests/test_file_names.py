@@ -12,7 +12,7 @@ from pathlib import Path
 
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args
 
 NAMES = {  # input name -> output stem
     "café – résumé 日本.mp4": "café – résumé 日本",

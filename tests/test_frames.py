@@ -11,7 +11,7 @@ import pytest
 from summarize_video.errors import ConfigError, DecodeError, InputError
 from summarize_video.media.frames import SamplingStats, sample_frames
 from tests.clips import make_clip
-from tests.conftest import media_file
+from tests.support import media_file
 
 
 def test_times_are_true_frame_times_spaced_by_interval(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def test_no_import_circles(graph: dict[str, list[tuple[str, list[str], int]]]) -
         state[node] = 1
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                circles.append(trail[trail.index(nxt):] + [nxt])
+                circles.append([*trail[trail.index(nxt):], nxt])
             elif nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[node] = 2
@@ -137,7 +137,7 @@ def test_imports_point_down(graph: dict[str, list[tuple[str, list[str], int]]]) 
             continue
         for target, _, line in targets:
             other, other_floor = floor_of(target)
-            if other == top or other_floor is None and target == NAME:
+            if other == top or (other_floor is None and target == NAME):
                 continue
             # Same floor, other folder (outputs -> catalog): not allowed either, except in
             # the ground, whose small modules may use each other.

@@ -18,7 +18,11 @@ from summarize_video.reasoning.registry import (
 )
 from summarize_video.testing.chat_server import ChatServer
 from summarize_video.testing.tiny_llm import CHATML_TEMPLATE, build_tiny_llm
-from tests.llm_support import MESSAGES, clean_llm_env  # noqa: F401  (autouse)
+from tests.secrets_scan import SENTINEL
+from tests.support import MESSAGES
+
+# No real key, URL or proxy from the developer's shell (conftest.clean_llm_env).
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 NO_SYSTEM_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] == 'system' %}"
@@ -136,14 +140,14 @@ def test_default_local_model_has_a_causal_lm_class() -> None:
 def test_resolve_reasoner(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Options().reasoner == "auto"
     assert resolve_reasoner("auto", api_key=None, base_url=None) == "transformers"
-    assert resolve_reasoner("auto", api_key="sk-x", base_url=None) == "openai"
+    assert resolve_reasoner("auto", api_key=SENTINEL, base_url=None) == "openai"
     assert resolve_reasoner("AUTO", api_key=" ", base_url="http://127.0.0.1:1/v1") == "openai"
     assert resolve_reasoner("openai", api_key=None, base_url=None) == "openai"
-    assert resolve_reasoner("Transformers", api_key="sk-x", base_url=None) == "transformers"
+    assert resolve_reasoner("Transformers", api_key=SENTINEL, base_url=None) == "transformers"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     assert resolve_reasoner("auto", api_key=None, base_url=None) == "openai"
     monkeypatch.delenv("OPENAI_BASE_URL")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
     assert resolve_reasoner("auto", api_key=None, base_url=None) == "openai"
     with pytest.raises(ConfigError, match="unknown reasoner"):
         resolve_reasoner("ollama", api_key=None, base_url=None)

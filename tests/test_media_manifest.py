@@ -17,7 +17,7 @@ import pytest
 from summarize_video.media.audio import load_audio
 from summarize_video.media.frames import sample_frames
 from summarize_video.media.probe import probe
-from tests.conftest import MEDIA
+from tests.support import MEDIA
 
 
 def manifest() -> list[dict[str, Any]]:

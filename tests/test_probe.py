@@ -9,7 +9,7 @@ import pytest
 from summarize_video.errors import InputError
 from summarize_video.media.probe import probe
 from tests.clips import make_clip
-from tests.conftest import media_file
+from tests.support import media_file
 
 
 def test_generated_clip(tmp_path: Path) -> None:

@@ -13,19 +13,17 @@ from summarize_video.pipeline.cache import hash_file
 from summarize_video.pipeline.provenance import build_provenance, settings_record
 from summarize_video.prompting import load_prompt, prompt_hash
 from tests.clips import make_clip
-from tests.test_end_to_end import model_options
-
-SENTINEL = "sk-SENTINEL-provenance-9191"
+from tests.secrets_scan import SENTINEL
 
 
 def test_provenance_of_a_full_run(tmp_path: Path, tiny_models: dict[str, Path],
-                                  chat_server: Any) -> None:
+                                  chat_server: Any, model_opts: dict[str, Any]) -> None:
     clip = make_clip(tmp_path / "talk.mp4", seconds=4.0, fps=10)
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     (prompts / "system.md").write_text(load_prompt("system.md") + "\nBe brief.\n")
     result = summarize(clip, interval=2, base_url=chat_server.base_url, llm_model="test-model",
-                       api_key=SENTINEL, prompts_dir=prompts, **model_options(tiny_models))
+                       api_key=SENTINEL, prompts_dir=prompts, **model_opts)
     data = result.to_dict()
     assert SENTINEL not in json.dumps(data)
     p = data["provenance"]
@@ -56,9 +54,9 @@ def test_provenance_of_a_full_run(tmp_path: Path, tiny_models: dict[str, Path],
 
 
 def test_without_cache_the_input_is_still_hashed(tmp_path: Path,
-                                                 tiny_models: dict[str, Path]) -> None:
+                                                 model_opts: dict[str, Any]) -> None:
     audio = make_clip(tmp_path / "voice.m4a", seconds=2.0, video=False)
-    result = summarize(audio, no_llm=True, no_cache=True, **model_options(tiny_models))
+    result = summarize(audio, no_llm=True, no_cache=True, **model_opts)
     p = result.to_dict()["provenance"]
     assert p["input"]["sha256"] == hash_file(audio) and result.cache == {}
     assert p["models"]["captioner"] is None and p["models"]["reasoner"] is None
@@ -70,8 +68,8 @@ def test_dry_run_windows_and_hub_revisions(tmp_path: Path) -> None:
     f = tmp_path / "a.mp4"
     f.write_bytes(b"x" * 10)
     o = Options(dry_run=True, output_dir=tmp_path, formats=("json",))
-    hub = types.SimpleNamespace(model_id="org/cap", revision=None, _model=types.SimpleNamespace(
-        config=types.SimpleNamespace(_commit_hash="0123abcd")))
+    # A loaded hub model reports the commit its weights came from (TransformersCaptioner.commit).
+    hub = types.SimpleNamespace(model_id="org/cap", revision=None, commit="0123abcd")
     p = build_provenance(o, path=f, source="https://h/a.mp4", file_hash="ff", captioner=hub,
                          transcriber=None, reasoner=None, reasoning={"windows": 3})
     assert p["models"]["captioner"]["revision"] == "0123abcd"

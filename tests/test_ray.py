@@ -27,10 +27,14 @@ from summarize_video.batch.ray_executor import NAME_PREFIX
 from summarize_video.cli.main import cli
 from summarize_video.testing.chat_server import ChatServer
 from tests import secrets_scan
-from tests.conftest import MEDIA as SHARED_MEDIA
-from tests.conftest import ROOT, media_file
-from tests.test_batch import interrupt_once_a_file_is_done
-from tests.test_end_to_end import cli_args, model_options, user_message
+from tests.support import MEDIA as SHARED_MEDIA
+from tests.support import (
+    ROOT,
+    cli_args,
+    interrupt_once_a_file_is_done,
+    media_file,
+    user_message,
+)
 
 ray = pytest.importorskip("ray")
 
@@ -104,7 +108,7 @@ def ledger_rows(ledger: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ..
 
 def test_ray_batch_equals_the_local_one_and_resumes_across_executors(
     tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any, ray_cluster: str,
-    monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch, cli_runner: CliRunner
 ) -> None:
     files = [media_file(rel) for rel in MEDIA[:3]]
     bad = tmp_path / "broken.mp4"
@@ -113,7 +117,7 @@ def test_ray_batch_equals_the_local_one_and_resumes_across_executors(
     common = ["--base-url", chat_server.base_url, "--llm-model", "test-model"]
 
     def run(out: Path, ledger: Path, *extra: str) -> Any:
-        result = CliRunner().invoke(cli, [*inputs, *cli_args(tiny_models, out), *common,
+        result = cli_runner.invoke(cli, [*inputs, *cli_args(tiny_models, out), *common,
                                           "--ledger", str(ledger), *extra])
         assert result.exit_code == 1, result.output  # the broken file, as a local batch
         return result
@@ -144,12 +148,12 @@ def test_ray_batch_equals_the_local_one_and_resumes_across_executors(
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(
-    tmp_path: Path, tiny_models: dict[str, Path], ray_cluster: str,
+    tmp_path: Path, model_opts: dict[str, Any], ray_cluster: str,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = [media_file(rel) for rel in MEDIA]
     with ChatServer(reply=REPLY) as server:
-        opts = dict(model_options(tiny_models), base_url=server.base_url,
+        opts = dict(model_opts, base_url=server.base_url,
                     llm_model="test-model")
         local = list(summarize_many(files, output_dir=tmp_path / "local",
                                     ledger=tmp_path / "local.sqlite3", **opts))
@@ -237,7 +241,7 @@ class _InFlight:
 
 @pytest.mark.parametrize("llm_concurrency", [1, 2])
 def test_reasoning_calls_stay_within_the_cluster_wide_bound(
-    tmp_path: Path, tiny_models: dict[str, Path], ray_cluster: str, llm_concurrency: int
+    tmp_path: Path, model_opts: dict[str, Any], ray_cluster: str, llm_concurrency: int
 ) -> None:
     files = [media_file(rel) for rel in MEDIA]
     # Bound 2: the first call waits for the second (however long it takes to come). Bound 1:
@@ -247,14 +251,14 @@ def test_reasoning_calls_stay_within_the_cluster_wide_bound(
         outcomes = list(summarize_many(
             files, resume=False, write=False, executor="ray", ray_workers=2,
             llm_concurrency=llm_concurrency, base_url=server.base_url, llm_model="test-model",
-            **model_options(tiny_models)))
+            **model_opts))
         assert len(server.requests) == len(files)
     assert [o.status for o in outcomes] == ["done"] * len(files)
     assert reply.peak == llm_concurrency
 
 
 def test_ctrl_c_stops_a_ray_batch_that_a_rerun_resumes(
-    tmp_path: Path, tiny_models: dict[str, Path], ray_cluster: str
+    tmp_path: Path, tiny_models: dict[str, Path], ray_cluster: str, cli_runner: CliRunner
 ) -> None:
     """The CLI in its own process, joining the running instance by --ray-address."""
     files = [media_file(rel) for rel in MEDIA]
@@ -274,7 +278,7 @@ def test_ctrl_c_stops_a_ray_batch_that_a_rerun_resumes(
         assert 1 <= len(finished) < len(files)
         assert sorted(os.listdir(out)) == sorted(
             f"{Path(p).stem}.summary.{ext}" for p in finished for ext in ("json", "md"))
-        rerun = CliRunner().invoke(cli, args)
+        rerun = cli_runner.invoke(cli, args)
         assert rerun.exit_code == 0, rerun.output
         left = len(files) - len(finished)
         assert f"batch: {left} done, {len(finished)} skipped, 0 failed" in rerun.output

@@ -22,12 +22,12 @@ from summarize_video.reasoning.registry import (
 )
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
-from tests.llm_support import (  # clean_llm_env: an autouse fixture
-    MESSAGES,
-    SENTINEL,
-    clean_llm_env,  # noqa: F401
-)
-from tests.llm_support import reasoner_for as _reasoner
+from tests.secrets_scan import SENTINEL
+from tests.support import MESSAGES
+from tests.support import reasoner_for as _reasoner
+
+# No real key, URL or proxy from the developer's shell (conftest.clean_llm_env).
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 
 def _free_port() -> int:

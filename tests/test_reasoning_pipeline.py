@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from summarize_video.cli.main import cli
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args, user_message
+from tests.secrets_scan import SENTINEL
+from tests.support import cli_args, user_message
 
 ANSWER = {
     "summary": "A clip with a tone.",
@@ -25,11 +26,12 @@ ANSWER = {
 
 
 def test_structured_answer_checked_and_rendered(tmp_path: Path,
-                                                tiny_models: dict[str, Path]) -> None:
+                                                tiny_models: dict[str, Path],
+                                                cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=4.0, fps=10)
     out = tmp_path / "out"
     with ChatServer(reply=json.dumps(ANSWER)) as srv:
-        res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
+        res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
                                        "--base-url", srv.base_url, "--llm-model", "m"])
         request = srv.requests[0]
     assert res.exit_code == 0, res.output
@@ -49,9 +51,9 @@ def test_structured_answer_checked_and_rendered(tmp_path: Path,
 
 
 def test_timeline_is_fenced_with_a_nonce(tmp_path: Path, tiny_models: dict[str, Path],
-                                         chat_server: Any) -> None:
+                                         chat_server: Any, cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, tmp_path / "o"),
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, tmp_path / "o"),
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
     text = user_message(chat_server.requests[0])
@@ -65,10 +67,10 @@ def test_timeline_is_fenced_with_a_nonce(tmp_path: Path, tiny_models: dict[str, 
 
 def test_dry_run_prints_requests_and_sends_nothing(tmp_path: Path,
                                                    tiny_models: dict[str, Path],
-                                                   chat_server: Any) -> None:
+                                                   chat_server: Any, cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--dry-run",
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--dry-run",
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
     assert chat_server.requests == []
@@ -78,10 +80,11 @@ def test_dry_run_prints_requests_and_sends_nothing(tmp_path: Path,
 
 
 def test_long_video_on_a_small_context_is_summarized_in_windows(
-        tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any,
+        cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "long.mp4", seconds=60.0, fps=2, audio=False)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
                                    "--base-url", chat_server.base_url, "--context-tokens", "1200",
                                    "--llm-max-output-tokens", "200", "--format", "json"])
     assert res.exit_code == 0, res.output
@@ -101,9 +104,9 @@ def test_long_video_on_a_small_context_is_summarized_in_windows(
 
 
 def test_ask_answers_a_question_with_focus(tmp_path: Path, tiny_models: dict[str, Path],
-                                           chat_server: Any) -> None:
+                                           chat_server: Any, cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
-    res = CliRunner().invoke(cli, ["ask", str(clip), "What colour is it?",
+    res = cli_runner.invoke(cli, ["ask", str(clip), "What colour is it?",
                                    *cli_args(tiny_models, tmp_path / "o"),
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
@@ -113,14 +116,15 @@ def test_ask_answers_a_question_with_focus(tmp_path: Path, tiny_models: dict[str
 
 @pytest.mark.no_api_key
 def test_local_reasoner_through_the_cli(tmp_path: Path, tiny_models: dict[str, Path],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        cli_runner: CliRunner) -> None:
     from summarize_video.testing.tiny_llm import build_tiny_llm
 
     llm = build_tiny_llm(tmp_path / "llm")
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     out = tmp_path / "out"
     # No key and no base URL: "auto" picks the local transformers reasoner.
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--llm-model",
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--llm-model",
                                    str(llm), "--llm-max-output-tokens", "8",
                                    "--format", "json"])
     assert res.exit_code == 0, res.output
@@ -133,23 +137,24 @@ def test_local_reasoner_through_the_cli(tmp_path: Path, tiny_models: dict[str, P
 
 @pytest.mark.parametrize(("status", "code"), [(500, 1), (401, 2)])
 def test_llm_failure_keeps_captions_and_transcript(tmp_path: Path, tiny_models: dict[str, Path],
-                                                   status: int, code: int) -> None:
+                                                   status: int, code: int,
+                                                   cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10)
     out = tmp_path / "out"
     args = [str(clip), *cli_args(tiny_models, out), "--llm-max-retries", "0"]
     with ChatServer(status=status) as broken:
-        res = CliRunner().invoke(cli, [*args, "--base-url", broken.base_url,
-                                       "--api-key", "sk-SENTINEL-1234"])
+        res = cli_runner.invoke(cli, [*args, "--base-url", broken.base_url,
+                                       "--api-key", SENTINEL])
     assert res.exit_code == code
     assert broken.base_url in res.output and "rerun the same command" in res.output
-    assert "sk-SENTINEL-1234" not in res.output
+    assert SENTINEL not in res.output
     data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
     assert data["summary"] is None and len(data["captions"]) == 1 and data["transcript"]
     assert any("reasoning step failed" in n for n in data["notes"])
-    assert "sk-SENTINEL-1234" not in (out / "c.summary.json").read_text(encoding="utf-8")
+    assert SENTINEL not in (out / "c.summary.json").read_text(encoding="utf-8")
     # The rerun only reasons: captions and transcript come from the cache.
     with ChatServer(reply="Now it works.") as fixed:
-        res = CliRunner().invoke(cli, [*args, "--base-url", fixed.base_url])
+        res = cli_runner.invoke(cli, [*args, "--base-url", fixed.base_url])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "c.summary.json").read_text(encoding="utf-8"))
     assert data["summary"] == "Now it works."

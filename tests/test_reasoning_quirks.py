@@ -15,7 +15,11 @@ from summarize_video.errors import ReasonerError
 from summarize_video.reasoning.registry import OpenAIReasoner
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
-from tests.llm_support import MESSAGES, SENTINEL, clean_llm_env, reasoner_for  # noqa: F401
+from tests.secrets_scan import SENTINEL
+from tests.support import MESSAGES, reasoner_for
+
+# No real key, URL or proxy from the developer's shell (conftest.clean_llm_env).
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 DEV_MESSAGES = [{"role": "developer", "content": "Be brief."}, MESSAGES[1]]
 

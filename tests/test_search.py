@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from summarize_video import ledger as ledger_module
+from summarize_video.catalog import ledger as ledger_module
 from summarize_video.catalog.ledger import Ledger
 from summarize_video.catalog.search import Hit, QueryError, search
 from summarize_video.cli.batch_view import print_hits
@@ -22,9 +22,9 @@ from summarize_video.pipeline.results import Result, VideoInfo
 from summarize_video.reasoning.answers import Chapter, KeyMoment
 from summarize_video.reasoning.registry import Usage
 from summarize_video.timeline import Caption, format_timestamp
-from summarize_video.transcription.whisper import Segment
+from summarize_video.transcription.base import Segment
 from tests.clips import make_clip
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args
 
 REPLY = "A short test summary. Key moments: 00:00 start."
 
@@ -79,7 +79,7 @@ def test_every_kind_of_text_is_found_with_its_file_and_time(tmp_path: Path) -> N
     assert search("queues", ledger=tmp_path / "ledger.sqlite3")[0].path == str(talk)
 
 
-def test_bad_queries_are_one_line_errors(tmp_path: Path) -> None:
+def test_bad_queries_are_one_line_errors(tmp_path: Path, cli_runner: CliRunner) -> None:
     db = tmp_path / "ledger.sqlite3"
     with Ledger(db) as book:
         record(book, tmp_path / "a.mp4", result_for(tmp_path / "a.mp4"))
@@ -87,16 +87,16 @@ def test_bad_queries_are_one_line_errors(tmp_path: Path) -> None:
         with pytest.raises(QueryError) as info:
             search(query, ledger=db)
         assert info.value.exit_code == 2 and "\n" not in info.value.one_line()
-    res = CliRunner().invoke(cli, ["search", "caching AND", "--ledger", str(db)])
+    res = cli_runner.invoke(cli, ["search", "caching AND", "--ledger", str(db)])
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
         "error: search: bad search query 'caching AND': fts5: syntax error near \"\" (FTS5 "
         'syntax: words, "a phrase", OR, NOT, prefix*; put words with punctuation in double '
         'quotes, e.g. "foo-bar")']
-    res = CliRunner().invoke(cli, ["search", "x", "--ledger", str(tmp_path / "none.sqlite3")])
+    res = cli_runner.invoke(cli, ["search", "x", "--ledger", str(tmp_path / "none.sqlite3")])
     assert res.exit_code == 2 and "no ledger at" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "none.sqlite3").exists()
-    res = CliRunner().invoke(cli, ["search", "absent", "--ledger", str(db)])
+    res = cli_runner.invoke(cli, ["search", "absent", "--ledger", str(db)])
     assert res.exit_code == 0 and "no matches for 'absent'" in res.output
 
 
@@ -129,16 +129,16 @@ def test_terminal_output_is_a_table_with_the_matches_marked() -> None:
 
 
 def test_search_finds_words_of_a_summarized_clip(tmp_path: Path, tiny_models: dict[str, Path],
-                                                 chat_server: Any) -> None:
+                                                 chat_server: Any, cli_runner: CliRunner) -> None:
     clip = make_clip(tmp_path / "talk.mp4", seconds=3.0, fps=10, audio=True)
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
+    res = cli_runner.invoke(cli, [str(clip), *cli_args(tiny_models, out), "--interval", "1",
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "talk.summary.json").read_text(encoding="utf-8"))
     assert data["summary"] == REPLY and data["captions"] and data["transcript"]
 
-    res = CliRunner().invoke(cli, ["search", "short"])
+    res = cli_runner.invoke(cli, ["search", "short"])
     assert res.exit_code == 0, res.output
     assert res.output.splitlines() == [f"{clip}  --:--  summary  {REPLY}"]
 
@@ -148,7 +148,7 @@ def test_search_finds_words_of_a_summarized_clip(tmp_path: Path, tiny_models: di
         word = max(re.findall(r"[A-Za-z]{3,}", text), key=len)
         hits = search(f'"{word}"', limit=100)
         assert (str(clip), t, kind) in {(h.path, h.t, h.kind) for h in hits}, (word, hits)
-        res = CliRunner().invoke(cli, ["search", f'"{word}"', "--limit", "100"])
+        res = cli_runner.invoke(cli, ["search", f'"{word}"', "--limit", "100"])
         assert f"{clip}  {format_timestamp(t)}  {kind}  " in res.output
 
 

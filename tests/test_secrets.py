@@ -20,7 +20,7 @@ from summarize_video.testing.chat_server import ChatServer
 from tests import secrets_scan
 from tests.clips import make_clip
 from tests.secrets_scan import SENTINEL, leaking_files, leaks
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -103,6 +103,7 @@ def test_the_scan_finds_a_planted_key(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "c.sqlite3") as con:
         con.execute("CREATE TABLE t (v TEXT)")
         con.execute("INSERT INTO t VALUES (?)", (f"Bearer ...{SENTINEL[-12:]}",))
+    # A masked key, not the sentinel: what a careful formatter leaves must not count.
     (tmp_path / "clean.txt").write_text("sk-proj-***")
     try:
         assert leaking_files(tmp_path) == ["c.sqlite3", "plain.json", "wide.txt"]

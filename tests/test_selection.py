@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont, features
 
-from summarize_video import selection
 from summarize_video.errors import ConfigError, DecodeError, InputError
+from summarize_video.media import selection
 from summarize_video.media.frames import Frame
 from summarize_video.media.selection import changed_area, drop_near_duplicates, scene_frames
 from tests.clips import make_clip
-from tests.conftest import MEDIA, media_file
+from tests.support import MEDIA, media_file
 
 # Shot colours: consecutive ones differ by 40+ in the HSV score, far above the threshold.
 COLOURS = [(200, 30, 30), (20, 90, 20), (40, 40, 220), (235, 235, 235), (120, 70, 10),

@@ -17,28 +17,9 @@ from summarize_video.transcription.silence import (
     splice,
     thresholds,
 )
-from tests.conftest import media_file
+from tests.support import RATE, media_file, signal
 
-RATE = 16000
 FRAME = FRAME_SECONDS + 1e-6
-
-
-def db(level: float) -> float:
-    """Amplitude of a sine whose RMS is ``level`` dBFS."""
-    return float(np.sqrt(2) * 10 ** (level / 20))
-
-
-def signal(seconds: float, bursts: list[tuple[float, float]], *, level: float = -20.0,
-           noise: float | None = None, seed: int = 0) -> np.ndarray:
-    """``seconds`` of silence (or noise at ``noise`` dBFS RMS) with 300 Hz tone bursts."""
-    n = round(seconds * RATE)
-    rng = np.random.default_rng(seed)
-    x = np.zeros(n) if noise is None else rng.normal(0, 10 ** (noise / 20), n)
-    t = np.arange(n) / RATE
-    for start, end in bursts:
-        inside = (t >= start) & (t < end)
-        x[inside] += db(level) * np.sin(2 * np.pi * 300 * t[inside])
-    return x.astype(np.float32)
 
 
 def assert_regions(got: list[tuple[float, float]], want: list[tuple[float, float]]) -> None:

@@ -4,11 +4,11 @@ schemes are one-line input errors naming the fix."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from summarize_video import summarize_many
 from summarize_video.inputs.discovery import discover
 from tests.clips import make_clip
-from tests.test_end_to_end import model_options
 
 
 def test_file_uris_are_local_paths_and_other_schemes_name_the_fix(tmp_path: Path) -> None:
@@ -34,10 +34,10 @@ def test_file_uris_are_local_paths_and_other_schemes_name_the_fix(tmp_path: Path
 
 
 def test_a_file_uri_and_its_path_are_one_file_to_the_ledger(
-    tmp_path: Path, tiny_models: dict[str, Path]
+    tmp_path: Path, model_opts: dict[str, Any]
 ) -> None:
     clip = make_clip(tmp_path / "a.mp4", seconds=1.0, fps=10, audio=False)
-    opts = dict(model_options(tiny_models), no_llm=True, output_dir=tmp_path / "out",
+    opts = dict(model_opts, no_llm=True, output_dir=tmp_path / "out",
                 formats="json")
     (first, bad) = summarize_many([clip.as_uri(), "s3://bucket/a.mp4"], **opts)
     assert first.status == "done" and first.path == clip

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from summarize_video import synthesis, tokens
 from summarize_video.errors import ConfigError
+from summarize_video.reasoning import synthesis, tokens
 from summarize_video.reasoning.answers import (
     Chapter,
     KeyMoment,
@@ -25,6 +25,7 @@ from summarize_video.reasoning.registry import Completion, Message, OpenAIReason
 from summarize_video.reasoning.untrusted import clean_text, fence, new_nonce
 from summarize_video.testing.chat_server import ChatServer
 from summarize_video.timeline import SAY, SEE, TimelineEntry, format_timestamp, render
+from tests.secrets_scan import SENTINEL
 
 # The worktree's own prompts: the installed package may map to another checkout's.
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
@@ -236,7 +237,7 @@ def test_short_timeline_is_one_json_call_over_http() -> None:
     answer = dict(GOOD_JSON, key_moments=[*GOOD_JSON["key_moments"],
                                           {"t": "45:00", "text": "invented"}, {"t": "?"}])
     with ChatServer(reply=json.dumps(answer)) as srv:
-        reasoner = OpenAIReasoner(MODEL, base_url=srv.base_url, api_key="sk-test")
+        reasoner = OpenAIReasoner(MODEL, base_url=srv.base_url, api_key=SENTINEL)
         p = make_plan(short_entries(), focus="what flour is used?")
         result = synthesis.run(p, reasoner)
         assert len(srv.requests) == 1 and result.calls == 1 and result.windows == 1
@@ -304,7 +305,7 @@ def test_three_hour_timeline_is_map_reduced_within_the_context() -> None:
     p = make_plan(entries, context_tokens=context, max_output_tokens=reserve)
     assert p.single is None and len(p.windows) > 1
     with ChatServer(reply=_partial_reply) as srv:
-        reasoner = OpenAIReasoner(MODEL, base_url=srv.base_url, api_key="sk-test")
+        reasoner = OpenAIReasoner(MODEL, base_url=srv.base_url, api_key=SENTINEL)
         result = synthesis.run(p, reasoner)
     requests = [r["messages"] for r in srv.requests]
     sizes = [tokens.count_messages(m, MODEL) for m in requests]

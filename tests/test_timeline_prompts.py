@@ -9,7 +9,7 @@ import pytest
 from summarize_video import prompting as prompts
 from summarize_video.errors import PromptError
 from summarize_video.timeline import Caption, build_timeline, format_timestamp
-from summarize_video.transcription.whisper import Segment
+from summarize_video.transcription.base import Segment
 
 
 @pytest.mark.parametrize(

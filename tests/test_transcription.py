@@ -16,19 +16,22 @@ import pytest
 from summarize_video.errors import ConfigError, ModelLoadError, TranscribeError
 from summarize_video.media.audio import AudioClip, load_audio
 from summarize_video.options import Options
-from summarize_video.transcription.guards import filter_segments, is_stock_phrase
-from summarize_video.transcription.silence import speech_regions
-from summarize_video.transcription.whisper import (
+from summarize_video.transcription.base import (
     FLAG_MUSIC_OR_NOISE,
     FLAG_NO_SPEECH,
-    TRANSCRIBERS,
     Segment,
     Transcriber,
     Transcript,
+)
+from summarize_video.transcription.guards import filter_segments, is_stock_phrase
+from summarize_video.transcription.registry import TRANSCRIBERS, create_transcriber
+from summarize_video.transcription.silence import speech_regions
+from summarize_video.transcription.whisper import (
+    WhisperBackend,
     WhisperTranscriber,
-    create_transcriber,
     temperature_schedule,
 )
+from tests.support import FakeModel
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA") or REPO.parent / "shared" / "media")
@@ -115,16 +118,16 @@ def test_segments_are_shifted_by_the_offset(transcriber: WhisperTranscriber) -> 
 
 def test_model_is_loaded_once(transcriber: WhisperTranscriber) -> None:
     transcriber.load()
-    model = transcriber._model
+    model = transcriber.backend._model
     transcriber.transcribe(tone(1.0))
     transcriber.load()
-    assert transcriber._model is model
+    assert transcriber.backend._model is model
 
 
 def test_empty_audio_does_not_load_the_model() -> None:
     lazy = WhisperTranscriber(model="/does/not/exist.pt", device="cpu")
     assert lazy.transcribe(AudioClip.empty()) == Transcript.empty()
-    assert lazy._model is None and not lazy.is_loaded
+    assert lazy.backend._model is None and not lazy.is_loaded
 
 
 def test_english_only_model(tmp_path: Path) -> None:
@@ -188,28 +191,11 @@ def test_temperature_schedule() -> None:
     assert temperature_schedule(1.5, 0.2) == (1.5,)
 
 
-class FakeModel:
-    is_multilingual = True
-
-    def __init__(self, segments: list[dict[str, Any]] | None = None) -> None:
-        self.kwargs: dict[str, Any] = {}
-        self.audio = np.zeros(0, np.float32)
-        self.segments = segments if segments is not None else [
-            {"start": 0.0, "end": 1.0, "text": "  Hallo Welt. "},
-            {"start": 1.0, "end": 2.0, "text": "   "},
-            {"start": 1.5, "end": 30.0, "text": " Ende"},  # no closing timestamp
-        ]
-
-    def transcribe(self, audio: np.ndarray, **kwargs: Any) -> dict[str, Any]:
-        self.kwargs, self.audio = kwargs, audio
-        return {"language": kwargs["language"] or "de", "segments": self.segments}
-
-
 def faked(segments: list[dict[str, Any]] | None = None, **kwargs: Any
           ) -> tuple[WhisperTranscriber, FakeModel]:
     fake_transcriber = WhisperTranscriber(model="base", device="cpu", **kwargs)
-    fake_transcriber._model = fake = FakeModel(segments)
-    fake_transcriber._language = kwargs.get("language")  # what load() would have set
+    fake_transcriber.backend._model = fake = FakeModel(segments)
+    fake_transcriber.backend._language = kwargs.get("language")  # what load() would have set
     return fake_transcriber, fake
 
 
@@ -232,13 +218,16 @@ def test_result_is_cleaned_and_options_passed() -> None:
 
 
 def test_registry(tiny_model: Path) -> None:
-    assert TRANSCRIBERS["whisper"] is WhisperTranscriber
-    made: Transcriber = create_transcriber("whisper", model=str(tiny_model), device="cpu")
-    assert isinstance(made, WhisperTranscriber)
-    tuned = create_transcriber("whisper", model=str(tiny_model), silence_gate=False,
+    assert TRANSCRIBERS["whisper"] is WhisperBackend
+    made: Transcriber = create_transcriber("whisper", whisper_model=str(tiny_model),
+                                           device="cpu")
+    assert isinstance(made.backend, WhisperBackend) and made.name == "whisper"
+    assert made.model_id == str(tiny_model)
+    assert create_transcriber("auto", device="cpu").name == "whisper"
+    tuned = create_transcriber("whisper", whisper_model=str(tiny_model), silence_gate=False,
                                no_speech_threshold=0.5, logprob_threshold=None,
                                compression_ratio_threshold=3.0)
-    assert isinstance(tuned, WhisperTranscriber) and not tuned.silence_gate
+    assert isinstance(tuned.backend, WhisperBackend) and not tuned.silence_gate
     assert (tuned.no_speech_threshold, tuned.logprob_threshold,
             tuned.compression_ratio_threshold) == (0.5, None, 3.0)
     with pytest.raises(ConfigError) as info:

@@ -10,25 +10,24 @@ import av
 import numpy as np
 import pytest
 
-from summarize_video import transcription
 from summarize_video.errors import ConfigError
 from summarize_video.media.audio import AudioClip, iter_audio, load_audio
 from summarize_video.options import Options
-from summarize_video.pipeline.stages import run_transcript, transcript_params
-from summarize_video.transcription.cutting import pieces
-from summarize_video.transcription.silence import speech_regions, splice
-from summarize_video.transcription.whisper import (
+from summarize_video.pipeline.fingerprint import transcript_key
+from summarize_video.pipeline.stages import run_transcript
+from summarize_video.transcription import gated
+from summarize_video.transcription.base import (
     FLAG_MUSIC_OR_NOISE,
     FLAG_NO_SPEECH,
-    REGION_GAP,
     Segment,
     Transcript,
-    WhisperTranscriber,
-    _merge,
 )
-from tests.test_cutting import BURSTS, in_silence
-from tests.test_silence import RATE, signal
-from tests.test_transcription import FakeModel
+from summarize_video.transcription.cutting import pieces
+from summarize_video.transcription.gated import REGION_GAP
+from summarize_video.transcription.gated import merge_parts as _merge
+from summarize_video.transcription.silence import speech_regions, splice
+from summarize_video.transcription.whisper import WhisperTranscriber
+from tests.support import BURSTS, RATE, FakeModel, in_silence, signal
 
 PAD = 0.3 + 0.031  # the gate's padding around sound, and a frame
 
@@ -72,9 +71,9 @@ class Spy:
                 self.pieces.append(piece)
                 yield piece
 
-        monkeypatch.setattr(transcription, "pieces", cut)
+        monkeypatch.setattr(gated, "pieces", cut)
         transcriber.load()
-        model = transcriber._model
+        model = transcriber.backend._model
         run = model.transcribe
 
         def whisper_run(audio: np.ndarray, **kwargs: Any) -> Any:
@@ -143,8 +142,8 @@ def test_audio_shorter_than_a_chunk_is_transcribed_as_before(
     path = write_wav(tmp_path / "short.wav", signal(12.0, BURSTS[:3]))
     transcriber = whisper(tiny_model)
     spy = Spy(monkeypatch, transcriber)
-    timings: dict[str, float] = {}
-    streamed = run_transcript(path, transcriber, lambda *a: None, timings)
+    made = run_transcript(path, transcriber, lambda *a: None)
+    streamed, timings = made.value, made.timings
     assert set(timings) == {"audio", "transcribe"} and min(timings.values()) >= 0
     clip = load_audio(path)
     assert transcriber.transcribe(clip) == streamed
@@ -174,8 +173,8 @@ class RecordingModel(FakeModel):
 def test_detected_language_is_passed_to_later_runs(given: str | None,
                                                    sent: list[str | None]) -> None:
     transcriber = WhisperTranscriber(model="base", device="cpu", language=given, chunk_s=6.0)
-    transcriber._model = model = RecordingModel()
-    transcriber._language = given
+    transcriber.backend._model = model = RecordingModel()
+    transcriber.backend._language = given
     silence_first = signal(24.0, [(7.0, 9.0), (11.0, 12.0), (15.0, 17.0), (20.0, 22.0)])
     transcript = transcriber.transcribe(AudioClip(silence_first, RATE))
     # Pieces 0-5 s (silent: whisper not run), 5-10, 10-17.65 and 17.65-24 s with 2.6, 4.7
@@ -218,14 +217,13 @@ def test_run_transcript_streams_when_it_can(tmp_path: Path) -> None:
             self.audio = audio
             return Transcript.empty()
 
-    timings: dict[str, float] = {}
     streaming, whole = Streaming(), Whole()
-    run_transcript(path, streaming, lambda *a: None, timings)
+    made = run_transcript(path, streaming, lambda *a: None)
     assert [c.duration for c in streaming.chunks] == [1.0, 1.0, 1.0]
-    assert set(timings) == {"audio", "transcribe"}
-    run_transcript(path, whole, lambda *a: None, timings)
+    assert set(made.timings) == {"audio", "transcribe"}
+    run_transcript(path, whole, lambda *a: None)
     assert np.array_equal(whole.audio.samples, load_audio(path).samples)
-    assert transcript_params(Options(), streaming)["chunk_s"] == 1.0  # part of the cache key
+    assert transcript_key(Options(), streaming)["chunk_s"] == 1.0  # part of the cache key
 
 
 def test_chunk_length_must_be_positive() -> None:

@@ -23,8 +23,7 @@ from summarize_video.inputs.discovery import Input, discover
 from summarize_video.inputs.urls import URL_EXTRA, fetch, is_url, url_file_name
 from summarize_video.pipeline.cache import hash_file
 from tests.clips import make_clip
-from tests.conftest import media_file
-from tests.test_end_to_end import cli_args
+from tests.support import cli_args, media_file
 
 PAGE = b"<!doctype html><html><body><video src='/x.mp4'></video></body></html>"
 
@@ -191,12 +190,13 @@ def test_cli_summarizes_a_url_end_to_end(site: tuple[str, Path], private_tmp: Pa
 
 def test_cli_url_failures_are_one_line_and_exit_1(site: tuple[str, Path], no_yt_dlp: None,
                                                    tiny_models: dict[str, Path],
-                                                   chat_server: Any, tmp_path: Path) -> None:
+                                                   chat_server: Any, tmp_path: Path,
+                                                   cli_runner: CliRunner) -> None:
     base, root = site
     make_clip(root / "ok.mp4", seconds=2.0, fps=10, audio=False)
     out = tmp_path / "out"
     args = [f"{base}/gone.mp4", f"{base}/page?v=1", f"{base}/ok.mp4"]
-    res = CliRunner().invoke(cli, [*args, *cli_args(tiny_models, out), "--interval", "1",
+    res = cli_runner.invoke(cli, [*args, *cli_args(tiny_models, out), "--interval", "1",
                                    "--base-url", chat_server.base_url])
     assert res.exit_code == 1, res.output
     failed = [ln for ln in res.output.splitlines() if ln.startswith("failed:")]

@@ -35,10 +35,9 @@ from summarize_video.pipeline.stages import captions_from_json, captions_to_json
 from summarize_video.reasoning.answers import Chapter
 from summarize_video.testing.chat_server import ChatServer
 from summarize_video.timeline import Caption
-from summarize_video.transcription.whisper import Segment
+from summarize_video.transcription.base import Segment
 from tests.clips import make_clip
-from tests.conftest import ROOT
-from tests.test_end_to_end import model_options
+from tests.support import ROOT, model_options
 
 HOSTILE = '<script>alert(1)</script> & "quoted"'
 MULTILINE = "first line\n\n  --> second line --->\n"
@@ -229,10 +228,10 @@ def test_timeline_rows_and_anchors() -> None:
     assert nearest_anchor([], 3.0) is None
 
 
-def test_thumbnails_are_cached_and_optional(tmp_path: Path, tiny_models: dict[str, Path],
+def test_thumbnails_are_cached_and_optional(tmp_path: Path, model_opts: dict[str, Any],
                                             private_cache: Path) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10, audio=False)
-    opts: dict[str, Any] = dict(interval=1, no_llm=True, **model_options(tiny_models))
+    opts: dict[str, Any] = dict(interval=1, no_llm=True, **model_opts)
     first = summarize(clip, **opts)
     again = summarize(clip, **opts)
     off = summarize(clip, thumbnails=False, **opts)
@@ -288,14 +287,14 @@ def test_output_stems_are_distinct_and_deterministic() -> None:
 
 
 def test_batch_with_two_inputs_of_one_name(tmp_path: Path,
-                                           tiny_models: dict[str, Path]) -> None:
+                                           model_opts: dict[str, Any]) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         make_clip(tmp_path / folder / "clip.mp4", seconds=1.0, fps=10, audio=False)
     out = tmp_path / "out"
     outcomes = list(summarize_many([tmp_path / "b", tmp_path / "a"], no_llm=True,
                                    formats=("json",), output_dir=out,
-                                   **model_options(tiny_models)))
+                                   **model_opts))
     assert all(o.ok for o in outcomes)
     assert {o.outputs[0].name: Path(o.path).parent.name for o in outcomes} == {
         "clip.summary.json": "a", "clip-b.summary.json": "b"}

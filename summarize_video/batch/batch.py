@@ -22,6 +22,7 @@ from ..inputs.discovery import Input
 from ..options import Options
 from ..outputs.writers import get_writer, write_outputs
 from ..pipeline.cache import hash_file
+from ..pipeline.fingerprint import result_settings
 from ..pipeline.results import Result
 from ..pipeline.summarizer import Summarizer
 
@@ -104,33 +105,17 @@ class Batch:
                 book.record(path, content_hash=content_hash, settings_fp=self.fingerprint,
                             status=status, outputs=outputs, result=result, error=error,
                             seconds=time.perf_counter() - started,
-                            settings=None if result is not None else opts.settings())
+                            settings=None if result is not None else result_settings(opts))
 
         try:
             result = run()
-            with interrupts_deferred():
-                outputs = write_outputs(result, opts.output_dir, opts.formats,
-                                        stem=stem) if write else []
-                record(DONE, outputs, result)
+            if result.failure is None:
+                with interrupts_deferred():
+                    outputs = write_outputs(result, opts.output_dir, opts.formats,
+                                            stem=stem) if write else []
+                    record(DONE, outputs, result)
         except SummarizeVideoError as exc:
-            partial = getattr(exc, "partial", None)
-            partial = partial if isinstance(partial, Result) else None
-            with interrupts_deferred():
-                outputs = []
-                if write and partial is not None:  # captions and transcript: the LLM failed
-                    try:
-                        outputs = write_outputs(partial, opts.output_dir, opts.formats,
-                                                stem=stem)
-                    except SummarizeVideoError as write_error:
-                        log.warning("%s", write_error.one_line())
-                if exc.exit_code == EXIT_USAGE:  # the configuration's fault, not the file's
-                    raise
-                if exc.path is None:
-                    exc.path = str(path)
-                record(FAILED, outputs, partial, exc.one_line())
-            log.debug("%s failed", path, exc_info=True)
-            return Outcome(path, result=partial, error=exc, outputs=tuple(outputs),
-                           seconds=time.perf_counter() - started, url=url)
+            return self._failed(item, exc, None, record, started)
         except Exception as exc:
             if os.environ.get("SUMMARIZE_VIDEO_DEBUG"):
                 raise
@@ -144,8 +129,32 @@ class Batch:
             with interrupts_deferred():
                 record(FAILED, [], None, error.one_line())
             return Outcome(path, error=error, seconds=time.perf_counter() - started, url=url)
+        if result.failure is not None:  # captions and transcript, but the LLM failed
+            return self._failed(item, result.failure, result, record, started)
         return Outcome(path, result=result, outputs=tuple(outputs),
                        seconds=time.perf_counter() - started, url=url)
+
+    def _failed(self, item: Input, exc: SummarizeVideoError, partial: Result | None,
+                record: Callable[..., None], started: float) -> Outcome:
+        """A file that failed: what it made is written (a result without a summary), the
+        failure recorded; a configuration error is raised once that is done."""
+        opts, path = self.options, item.path
+        with interrupts_deferred():
+            outputs: list[Path] = []
+            if self.write and partial is not None:
+                try:
+                    outputs = write_outputs(partial, opts.output_dir, opts.formats,
+                                            stem=self.stems[path])
+                except SummarizeVideoError as write_error:
+                    log.warning("%s", write_error.one_line())
+            if exc.exit_code == EXIT_USAGE:  # the configuration's fault, not the file's
+                raise exc
+            if exc.path is None:
+                exc.path = str(path)
+            record(FAILED, outputs, partial, exc.one_line())
+        log.debug("%s failed", path, exc_info=exc)
+        return Outcome(path, result=partial, error=exc, outputs=tuple(outputs),
+                       seconds=time.perf_counter() - started, url=item.url)
 
 
 def _content_hash(summarizer: Summarizer, path: Path) -> str | None:

@@ -23,6 +23,6 @@ def run_locally(batch: Batch, inputs: Sequence[Input]) -> Iterator[Outcome]:
         if skipped is not None:
             yield skipped
             continue
-        run = functools.partial(summarizer.summarize, item.url or item.path)
+        run = functools.partial(summarizer.run, item.url or item.path)
         yield batch.finish(item, content_hash, run, time.perf_counter())
     summarizer.progress("files", len(inputs), len(inputs))

@@ -124,7 +124,7 @@ class SummarizeWorker:
         error: BaseException | None = None
         self.working_on = url or path
         try:
-            result = self.summarizer.summarize(url or path)
+            result = self.summarizer.run(url or path)
         except SummarizeVideoError as exc:
             error = exc
         except Exception as exc:

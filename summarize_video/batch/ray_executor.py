@@ -86,7 +86,7 @@ def run_on_ray(batch: Batch, inputs: Sequence[Input], *, address: str | None = N
     cluster = _Cluster(require_ray(), batch, address)
     try:
         cluster.start(workers, llm_concurrency or DEFAULT_LLM_CONCURRENCY)
-        yield from _schedule(cluster, batch, inputs)
+        yield from _Scheduler(cluster, batch, inputs).outcomes_in_order()
     finally:
         cluster.close()
 
@@ -180,129 +180,150 @@ class _File:
     attempts: int = 0
 
 
-def _schedule(cluster: _Cluster, batch: Batch, inputs: Sequence[Input]) -> Iterator[Outcome]:
-    """Hand the files to idle workers; yield their outcomes in input order."""
-    ray = cluster.ray
-    from ray.exceptions import RayActorError
+class _Scheduler:
+    """Hands the files to idle workers and gives back their outcomes in input order."""
 
-    total = len(inputs)
-    progress = batch.summarizer.progress
-    ahead = AHEAD_PER_WORKER * len(cluster.workers)
-    calls: dict[Any, tuple[str, Any, _File | None]] = {}
-    for worker in cluster.workers:
-        calls[worker.ready.remote()] = ("ready", worker, None)
-    ready: list[Any] = []  # workers up (busy or idle)
-    idle: list[Any] = []
-    to_hash: deque[_File] = deque()
-    hashing: set[int] = set()  # files taken on, not hashed yet
-    to_run: list[tuple[int, _File]] = []  # a heap: the earliest input first
-    outcomes: dict[int, Any] = {}  # index -> Outcome, or a thunk that writes and records
-    turn = itertools.count()
-    next_in = next_out = 0
-    deadline = time.monotonic() + START_TIMEOUT_S
-    starts: dict[Any, int] = {}  # worker -> times in a row it died before answering ready
+    def __init__(self, cluster: _Cluster, batch: Batch, inputs: Sequence[Input]) -> None:
+        self.ray, self.batch, self.inputs = cluster.ray, batch, inputs
+        self.total = len(inputs)
+        self.ahead = AHEAD_PER_WORKER * len(cluster.workers)
+        self.calls: dict[Any, tuple[str, Any, _File | None]] = {}
+        for worker in cluster.workers:
+            self.calls[worker.ready.remote()] = ("ready", worker, None)
+        self.ready: list[Any] = []  # workers up (busy or idle)
+        self.idle: list[Any] = []
+        self.to_hash: deque[_File] = deque()
+        self.hashing: set[int] = set()  # files taken on, not hashed yet
+        self.to_run: list[tuple[int, _File]] = []  # a heap: the earliest input first
+        self.outcomes: dict[int, Any] = {}  # index -> Outcome, or a thunk that writes it
+        self.turn = itertools.count()
+        self.next_in = self.next_out = 0
+        self.deadline = time.monotonic() + START_TIMEOUT_S
+        self.starts: dict[Any, int] = {}  # worker -> times in a row it died before ready
 
-    def restarting(worker: Any) -> None:
-        """A worker died: Ray restarts it (here or on another node); it takes files again
-        once its ``ready`` answers."""
-        nonlocal deadline
-        if worker in ready:
-            ready.remove(worker)
-            if not ready:
-                deadline = time.monotonic() + START_TIMEOUT_S
-        if worker in idle:
-            idle.remove(worker)
-        if not any(w is worker and k == "ready" for k, w, _ in calls.values()):
-            calls[worker.ready.remote()] = ("ready", worker, None)
+    def outcomes_in_order(self) -> Iterator[Outcome]:
+        progress = self.batch.summarizer.progress
+        progress("files", 0, self.total)
+        while self.next_out < self.total:
+            self._take_on()
+            self._dispatch()
+            while self.next_out in self.outcomes:
+                got = self.outcomes.pop(self.next_out)
+                outcome = got if isinstance(got, Outcome) else got()
+                self.next_out += 1
+                yield outcome
+                progress("files", self.next_out, self.total)
+            if self.next_out >= self.total:
+                break
+            self._wait()
+        progress("files", self.total, self.total)
 
-    progress("files", 0, total)
-    while next_out < total:
-        while next_in < min(total, next_out + ahead):
-            f = _File(next_in, inputs[next_in])
-            next_in += 1
+    def _take_on(self) -> None:
+        """Take on the next files, up to ``ahead`` beyond the first not yet given back."""
+        while self.next_in < min(self.total, self.next_out + self.ahead):
+            f = _File(self.next_in, self.inputs[self.next_in])
+            self.next_in += 1
             if f.item.error is not None:
-                outcomes[f.index] = Outcome(f.item.path, error=f.item.error, url=f.item.url)
-            elif batch.resumable and f.item.url is None:
-                to_hash.append(f)
-                hashing.add(f.index)
+                self.outcomes[f.index] = Outcome(f.item.path, error=f.item.error,
+                                                 url=f.item.url)
+            elif self.batch.resumable and f.item.url is None:
+                self.to_hash.append(f)
+                self.hashing.add(f.index)
             else:
-                heapq.heappush(to_run, (f.index, f))
-        while to_hash and ready:
-            f = to_hash.popleft()
-            worker = ready[next(turn) % len(ready)]
-            calls[worker.file_hash.remote(os.path.abspath(f.item.path))] = ("hash", worker, f)
-        # In input order: a file waits for the files before it to be hashed.
-        while to_run and idle and (not hashing or to_run[0][0] < min(hashing)):
-            f, worker = heapq.heappop(to_run)[1], idle.pop()
-            calls[worker.summarize.remote(str(f.item.path), f.item.url)] = ("run", worker, f)
-        while next_out in outcomes:
-            got = outcomes.pop(next_out)
-            outcome = got if isinstance(got, Outcome) else got()
-            next_out += 1
-            yield outcome
-            progress("files", next_out, total)
-        if next_out >= total:
-            break
-        timeout = None if ready else max(0.0, deadline - time.monotonic())
-        done, _ = ray.wait(list(calls), num_returns=1, timeout=timeout)
+                heapq.heappush(self.to_run, (f.index, f))
+
+    def _dispatch(self) -> None:
+        """Hashes to workers that are up; files to idle workers, in input order (a file
+        waits for the files before it to be hashed)."""
+        while self.to_hash and self.ready:
+            f = self.to_hash.popleft()
+            worker = self.ready[next(self.turn) % len(self.ready)]
+            self.calls[worker.file_hash.remote(os.path.abspath(f.item.path))] = (
+                "hash", worker, f)
+        while self.to_run and self.idle and (
+                not self.hashing or self.to_run[0][0] < min(self.hashing)):
+            f, worker = heapq.heappop(self.to_run)[1], self.idle.pop()
+            self.calls[worker.summarize.remote(str(f.item.path), f.item.url)] = (
+                "run", worker, f)
+
+    def _wait(self) -> None:
+        """Wait for the next answer of any worker and act on it."""
+        from ray.exceptions import RayActorError
+
+        timeout = None if self.ready else max(0.0, self.deadline - time.monotonic())
+        done, _ = self.ray.wait(list(self.calls), num_returns=1, timeout=timeout)
         if not done:
             raise ConfigError(f"no Ray worker was up for {START_TIMEOUT_S:.0f} s",
                               stage="ray", hint="each worker needs a free CPU (and a GPU on "
                               "GPU clusters): pass fewer --ray-workers or add nodes")
         for ref in done:
-            kind, worker, f = calls.pop(ref)
+            kind, worker, f = self.calls.pop(ref)
             try:
-                answer = ray.get(ref)
+                answer = self.ray.get(ref)
             except RayActorError as exc:
                 log.debug("worker %s stopped", worker, exc_info=True)
-                restarting(worker)
-                if kind == "ready":  # it died before answering: ask again once it is back
-                    starts[worker] = starts.get(worker, 0) + 1
-                    if starts[worker] > START_ATTEMPTS:
-                        raise ConfigError(f"a Ray worker could not start: "
-                                          f"{' '.join(str(exc).split())[:300]}", stage="ray",
-                                          hint="-v shows the workers' logs") from None
-                    time.sleep(0.2)
-                elif kind == "hash" and f is not None:
-                    f.hash_attempts += 1
-                    if f.hash_attempts <= FILE_RETRIES:
-                        to_hash.appendleft(f)
-                    else:  # read here, then
-                        _hashed(batch, f, batch.content_hash(f.item), hashing, to_run,
-                                outcomes)
-                elif f is not None:
-                    f.attempts += 1
-                    if f.attempts <= FILE_RETRIES:  # to the next idle worker, anywhere
-                        log.warning("%s: its worker stopped; summarizing it again",
-                                    f.item.path)
-                        heapq.heappush(to_run, (f.index, f))
-                    else:
-                        outcomes[f.index] = functools.partial(_lost, batch, f, exc)
+                self._died(kind, worker, f, exc)
                 continue
-            if kind == "ready":
-                if answer is not None:
-                    raise answer  # the worker cannot work here: a configuration error
-                starts.pop(worker, None)
-                ready.append(worker)
-                idle.append(worker)
-            elif kind == "hash" and f is not None:
-                _hashed(batch, f, answer, hashing, to_run, outcomes)
-            elif f is not None:
-                idle.append(worker)
-                outcomes[f.index] = functools.partial(_finish, batch, f, answer)
-    progress("files", total, total)
+            self._answered(kind, worker, f, answer)
 
+    def _answered(self, kind: str, worker: Any, f: _File | None, answer: Any) -> None:
+        if kind == "ready":
+            if answer is not None:
+                raise answer  # the worker cannot work here: a configuration error
+            self.starts.pop(worker, None)
+            self.ready.append(worker)
+            self.idle.append(worker)
+        elif kind == "hash" and f is not None:
+            self._hashed(f, answer)
+        elif f is not None:
+            self.idle.append(worker)
+            self.outcomes[f.index] = functools.partial(_finish, self.batch, f, answer)
 
-def _hashed(batch: Batch, f: _File, content_hash: str | None, hashing: set[int],
-            to_run: list[tuple[int, _File]], outcomes: dict[int, Any]) -> None:
-    """A file's content hash is known: it is a skip, or it waits for a worker."""
-    f.content_hash = content_hash
-    hashing.discard(f.index)
-    skipped = batch.done_before(f.item, content_hash)
-    if skipped is not None:
-        outcomes[f.index] = skipped
-    else:
-        heapq.heappush(to_run, (f.index, f))
+    def _died(self, kind: str, worker: Any, f: _File | None, exc: BaseException) -> None:
+        """A worker died while ``kind`` ran: Ray restarts it (here or on another node); its
+        work goes to another worker, up to ``FILE_RETRIES`` times per file."""
+        self._restarting(worker)
+        if kind == "ready":  # it died before answering: ask again once it is back
+            self.starts[worker] = self.starts.get(worker, 0) + 1
+            if self.starts[worker] > START_ATTEMPTS:
+                raise ConfigError(f"a Ray worker could not start: "
+                                  f"{' '.join(str(exc).split())[:300]}", stage="ray",
+                                  hint="-v shows the workers' logs") from None
+            time.sleep(0.2)
+        elif kind == "hash" and f is not None:
+            f.hash_attempts += 1
+            if f.hash_attempts <= FILE_RETRIES:
+                self.to_hash.appendleft(f)
+            else:  # read here, then
+                self._hashed(f, self.batch.content_hash(f.item))
+        elif f is not None:
+            f.attempts += 1
+            if f.attempts <= FILE_RETRIES:  # to the next idle worker, anywhere
+                log.warning("%s: its worker stopped; summarizing it again", f.item.path)
+                heapq.heappush(self.to_run, (f.index, f))
+            else:
+                self.outcomes[f.index] = functools.partial(_lost, self.batch, f, exc)
+
+    def _restarting(self, worker: Any) -> None:
+        """A worker died: it takes files again once its ``ready`` answers."""
+        if worker in self.ready:
+            self.ready.remove(worker)
+            if not self.ready:
+                self.deadline = time.monotonic() + START_TIMEOUT_S
+        if worker in self.idle:
+            self.idle.remove(worker)
+        if not any(w is worker and k == "ready" for k, w, _ in self.calls.values()):
+            self.calls[worker.ready.remote()] = ("ready", worker, None)
+
+    def _hashed(self, f: _File, content_hash: str | None) -> None:
+        """A file's content hash is known: it is a skip, or it waits for a worker."""
+        f.content_hash = content_hash
+        self.hashing.discard(f.index)
+        skipped = self.batch.done_before(f.item, content_hash)
+        if skipped is not None:
+            self.outcomes[f.index] = skipped
+        else:
+            heapq.heappush(self.to_run, (f.index, f))
 
 
 def _finish(batch: Batch, f: _File, done: Any) -> Outcome:

@@ -89,7 +89,7 @@ def summarize_many(
         book = ledger if isinstance(ledger, Ledger) else Ledger(
             ledger if ledger is not None else default_ledger_path(opts.cache_dir))
     # With the backends the summarizer resolved: "auto" is a local model or a server.
-    fingerprint = settings_fingerprint(opts, summarizer._settings()) if book is not None else ""
+    fingerprint = settings_fingerprint(opts, summarizer.backends()) if book is not None else ""
     batch = Batch(summarizer, book, fingerprint, write, force,
                   output_stems([i.path for i in inputs if i.error is None]))
     try:

@@ -18,16 +18,18 @@ fast). Either way it loads once per instance.
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from ..devices import configure_cpu_threads, resolve_device, torch_dtype
 from ..errors import CaptionError, ConfigError, ModelLoadError
 from ..media.frames import Frame
 from ..model_refs import first_line, looks_local
-from ..prompting import CAPTION_CONTEXT, fill, load_prompt
+from ..options import Options
+from ..prompting import CAPTION, CAPTION_CONTEXT, fill, load_prompt
 from .guards import NewTokensNoRepeatNGram, cut_repetition
 from .speech_context import check_context_template
 
@@ -43,17 +45,6 @@ NO_REPEAT_NGRAM_SIZE = 3
 
 # Florence-2 leftovers that skip_special_tokens may keep: task tags and location bins.
 _FLORENCE_TAGS = re.compile(r"<(?:loc_\d+|/?[A-Z][A-Z_]*)>")
-
-
-@runtime_checkable
-class Captioner(Protocol):
-    """Anything that turns frames into one caption each, in order."""
-
-    model_id: str
-
-    def caption(
-        self, frames: Sequence[Frame], contexts: Sequence[str | None] | None = None
-    ) -> list[str]: ...
 
 
 def clean_caption(text: str | None) -> str:
@@ -77,6 +68,9 @@ class TransformersCaptioner:
     Loading is lazy: the first ``caption()`` call loads the model, or call ``load()`` to load it
     eagerly. ``family`` is ``"blip"``, ``"florence2"`` or ``"chat"`` once loaded.
     """
+
+    # Its name in captioning.registry (what cache keys and provenance record).
+    name = "transformers"
 
     def __init__(
         self,
@@ -115,8 +109,30 @@ class TransformersCaptioner:
         self._processor: Any = None
         self._dtype: Any = None
 
+    @classmethod
+    def from_options(cls, options: Options) -> TransformersCaptioner:
+        """The captioner ``options`` describe, with the prompts of ``options.prompts_dir``."""
+        o = options
+        return cls(o.caption_model, device=o.device, batch_size=o.caption_batch_size,
+                   max_new_tokens=o.caption_max_new_tokens,
+                   prompt=load_prompt(CAPTION, o.prompts_dir).strip(),
+                   context_prompt=load_prompt(CAPTION_CONTEXT, o.prompts_dir),
+                   trust_remote_code=o.trust_remote_code)
+
+    @classmethod
+    def available(cls, device: str) -> bool:
+        return importlib.util.find_spec("transformers") is not None
+
     def __repr__(self) -> str:
         return f"TransformersCaptioner({self.model_id!r}, family={self.family!r})"
+
+    @property
+    def commit(self) -> str | None:
+        """The hub commit the loaded weights came from (transformers records it on the
+        config); None before loading and for local folders."""
+        config = getattr(self._model, "config", None)
+        found = getattr(config, "_commit_hash", None)
+        return found if isinstance(found, str) and found else None
 
     @property
     def loaded(self) -> bool:
@@ -371,17 +387,3 @@ class TransformersCaptioner:
                                    f"for {len(chunk)} frames")
             captions.extend(texts)
         return captions
-
-
-CAPTIONERS: dict[str, Callable[..., Captioner]] = {"transformers": TransformersCaptioner}
-
-
-def create_captioner(name: str, **kwargs: Any) -> Captioner:
-    """Build a registered captioner by name (``ConfigError`` for unknown names)."""
-    try:
-        factory = CAPTIONERS[name]
-    except KeyError:
-        known = ", ".join(sorted(CAPTIONERS))
-        raise ConfigError(f"unknown captioner {name!r}",
-                          hint=f"known captioners: {known}") from None
-    return factory(**kwargs)

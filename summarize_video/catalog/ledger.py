@@ -16,7 +16,6 @@ nothing half-recorded.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -27,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import prompting
 from ..errors import ConfigError
 from ..options import Options
 from ..pipeline.cache import default_cache_dir
+from ..pipeline.fingerprint import Backends, ledger_fingerprint
 from ..timeline import merge_repeats
 
 if TYPE_CHECKING:
@@ -45,14 +44,6 @@ SCHEMA = 1
 
 DONE = "done"
 FAILED = "failed"
-
-# Options outside ``Options.settings()`` that change a result too (with their conditions).
-_CAPTION_FIELDS = ("captioner", "caption_max_new_tokens", "caption_context", "frame_max_side",
-                   "trust_remote_code")
-_SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
-_SPEECH_FIELDS = ("transcriber", "temperature", "temperature_increment", "silence_gate",
-                  "no_speech_threshold", "logprob_threshold", "compression_ratio_threshold")
-_LLM_FIELDS = ("reasoner", "focus", "context_tokens", "llm_max_output_tokens")
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS files (
@@ -115,29 +106,11 @@ def catalog_path(path: Path | str) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def settings_fingerprint(options: Options, settings: dict[str, Any] | None = None) -> str:
-    """A digest of everything that shapes a result: ``Options.settings()`` (or ``settings``,
-    the summarizer's own, with the backends it resolved), the other result-changing options,
-    and the text of the prompts in use."""
-    from ..reasoning.synthesis import PARTIAL
-
-    o = options
-    names: list[str] = [*_CAPTION_FIELDS, *_SPEECH_FIELDS]
-    prompts = [prompting.CAPTION]
-    if o.sampling == "scene":
-        names += _SCENE_FIELDS
-    if o.caption_context == "speech":
-        prompts.append(prompting.CAPTION_CONTEXT)
-    if not o.no_llm:
-        names += _LLM_FIELDS
-        prompts += [prompting.SYSTEM, prompting.SUMMARY, PARTIAL]
-    blob = {
-        "settings": o.settings() if settings is None else settings,
-        "options": {name: getattr(o, name) for name in sorted(names)},
-        "prompts": {name: prompting.prompt_hash(name, o.prompts_dir) for name in prompts},
-    }
-    text = json.dumps(blob, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+def settings_fingerprint(options: Options, backends: Backends | None = None) -> str:
+    """What a file's row is keyed on besides its content: ``fingerprint.ledger_fingerprint``
+    (the settings, options and prompt texts that shape a result; ``backends``: those the
+    summarizer resolved)."""
+    return ledger_fingerprint(options, backends)
 
 
 def passages(result: Result) -> list[tuple[float | None, str, str]]:

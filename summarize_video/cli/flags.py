@@ -10,6 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from ..captioning.registry import CAPTIONERS
 from ..catalog.ledger import LEDGER_ENV, LEDGER_NAME
 from ..options import (
     CAPTION_CONTEXT_MODES,
@@ -23,6 +24,7 @@ from ..options import (
 )
 from ..pipeline.cache import CACHE_ENV
 from ..reasoning.registry import REASONERS
+from ..transcription.registry import TRANSCRIBERS
 from .config import Check, resolve
 
 D = Options()
@@ -59,6 +61,9 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--decode-timeout", type=click.FloatRange(min=0), default=D.decode_timeout,
                  show_default=True, help="Seconds decoding may go without progress before the "
                  "file is abandoned as hung (its decoding processes killed); 0: no limit."),
+    click.option("--captioner", default=D.captioner, show_default=True,
+                 help="Captioning backend: auto (the best installed for the device) or a "
+                 f"name ({', '.join(CAPTIONERS)})."),
     click.option("--caption-model", default=D.caption_model, show_default=True,
                  help="Captioning model: Hugging Face id or local folder (SmolVLM, BLIP, "
                  "Florence-2)."),
@@ -66,6 +71,9 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Allow caption models that run their repository's own Python code."),
     click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
                  show_default=True, help="Frames captioned per forward pass."),
+    click.option("--transcriber", default=D.transcriber, show_default=True,
+                 help="Transcription backend: auto (the best installed for the device) or a "
+                 f"name ({', '.join(TRANSCRIBERS)})."),
     click.option("--whisper-model", default=None,
                  show_default=f"{DEFAULT_WHISPER_MODEL_CUDA} on CUDA, {DEFAULT_WHISPER_MODEL_CPU} "
                  "otherwise", help="Whisper model name or path to a .pt checkpoint."),

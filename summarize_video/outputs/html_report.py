@@ -19,7 +19,7 @@ from typing import Any
 from ..pipeline.cost import format_cost_line
 from ..pipeline.results import Result
 from ..timeline import Caption, format_timestamp
-from ..transcription.whisper import Segment
+from ..transcription.base import Segment
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")

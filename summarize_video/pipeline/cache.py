@@ -30,6 +30,11 @@ DB_NAME = "cache.sqlite3"
 SCHEMA = 1
 
 _HASH_CHUNK = 1 << 20
+# The cache file's own version (SQLite's user_version): 1 names backends by registry name.
+FILE_VERSION = 1
+# Backend class names that keys held before version 1, and the registry names now held.
+_RENAMED = {"captioner": {"TransformersCaptioner": "transformers"},
+            "transcriber": {"WhisperTranscriber": "whisper"}}
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +78,7 @@ class Cache:
                     "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER "
                     "NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL)"
                 )
+                _migrate(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the cache in {self.folder}: {exc}",
                               stage="cache", hint="pass --cache-dir elsewhere or --no-cache"
@@ -123,6 +129,25 @@ class Cache:
             rows = self._db.execute(
                 "SELECT stage, COUNT(*) FROM entries GROUP BY stage").fetchall()
         return {str(stage): int(n) for stage, n in rows}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older cache file to ``FILE_VERSION`` in the open transaction: entries keyed on
+    a backend's class name are re-keyed on its registry name, so they keep their hits."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version >= FILE_VERSION:
+        return
+    rows = db.execute("SELECT key, stage, file_hash, params FROM entries").fetchall()
+    for key, stage, file_hash, blob in rows:
+        params = json.loads(blob)
+        renamed = {field: names[params[field]] for field, names in _RENAMED.items()
+                   if isinstance(params, dict) and params.get(field) in names}
+        if renamed:
+            params.update(renamed)
+            db.execute("UPDATE OR REPLACE entries SET key = ?, params = ? WHERE key = ?",
+                       (stable_key(stage, file_hash, params),
+                        json.dumps(params, sort_keys=True, default=str), key))
+    db.execute(f"PRAGMA user_version = {FILE_VERSION}")
 
 
 def hash_file(path: Path | str) -> str:

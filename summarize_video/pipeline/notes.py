@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..media.probe import MediaInfo
 from ..timeline import format_timestamp
-from ..transcription.whisper import FLAG_MUSIC_OR_NOISE, Transcript
+from ..transcription.base import FLAG_MUSIC_OR_NOISE, Transcript
 
 NOTE_NO_AUDIO = "The file has no audio track: the summary rests on the pictures alone."
 NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech alone."

@@ -15,11 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import prompting
 from .._version import __version__
 from ..options import SECRETS, Options
-from ..reasoning import synthesis
 from ..redaction import redact_url
+from .fingerprint import backend_name, prompt_files, prompt_record
 
 # Distributions whose versions change results (yt-dlp only matters for URL inputs).
 PACKAGES = ("torch", "transformers", "openai-whisper", "av", "openai", "numpy", "tiktoken",
@@ -41,15 +40,8 @@ def build_provenance(
     (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
     records the model it would use), ``reasoning`` the result's reasoning facts."""
     planned = bool(reasoning)
-    prompts = []
-    if captioner is not None:
-        prompts.append(prompting.CAPTION)
-        if options.caption_context == "speech":
-            prompts.append(prompting.CAPTION_CONTEXT)
-    if planned:
-        prompts += [prompting.SYSTEM, prompting.SUMMARY]
-        if int(reasoning.get("windows") or 1) > 1:
-            prompts.append(synthesis.PARTIAL)
+    prompts = prompt_files(options, captions=captioner is not None, summary=planned,
+                           windows=int(reasoning.get("windows") or 1))
     llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
     if llm is None and planned:
         llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,
@@ -61,11 +53,12 @@ def build_provenance(
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
         "models": {
-            "captioner": model_record(captioner, options.captioner) if captioner else None,
-            "transcriber": model_record(transcriber, options.transcriber) if transcriber else None,
+            "captioner": model_record(captioner, backend_name(captioner)) if captioner else None,
+            "transcriber": (model_record(transcriber, backend_name(transcriber))
+                            if transcriber else None),
             "reasoner": llm,
         },
-        "prompts": {name: _prompt(name, options.prompts_dir) for name in prompts},
+        "prompts": {name: prompt_record(name, options.prompts_dir) for name in prompts},
         "prompts_dir": str(options.prompts_dir) if options.prompts_dir else None,
         "settings": settings_record(options),
         "input": {
@@ -110,26 +103,22 @@ def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
     described = getattr(backend, "provenance_model", None)
     if isinstance(described, dict):
         return dict(described)
+    # A reasoner names its backend ("openai"); a gated transcriber holds its engine.
+    engine = getattr(backend, "backend", None)
+    inner = backend if engine is None or isinstance(engine, str) else engine
     return {
-        "backend": getattr(backend, "backend", None) or default_backend,
-        "class": type(backend).__name__,
+        "backend": engine if isinstance(engine, str) and engine else default_backend,
+        "class": type(inner).__name__,
         "model_id": str(getattr(backend, "model_id", "") or "") or None,
-        "revision": _revision(backend),
+        "revision": _revision(inner),
     }
 
 
 def _revision(backend: Any) -> str | None:
-    """The revision asked for, else the hub commit the loaded weights came from (transformers
-    records it on the config); None for local folders and whisper checkpoints."""
-    asked = getattr(backend, "revision", None)
-    if asked:
-        return str(asked)
-    config = getattr(getattr(backend, "_model", None), "config", None)
-    commit = getattr(config, "_commit_hash", None)
-    return commit if isinstance(commit, str) and commit else None
-
-
-def _prompt(name: str, prompts_dir: Path | None) -> dict[str, str]:
-    own = prompts_dir is not None and (Path(prompts_dir) / name).is_file()
-    return {"sha256_16": prompting.prompt_hash(name, prompts_dir),
-            "from": "prompts_dir" if own else "shipped"}
+    """The revision asked for, else the hub commit the loaded weights came from (``commit``,
+    where the backend knows it); None for local folders and whisper checkpoints."""
+    for attr in ("revision", "commit"):
+        value = getattr(backend, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..errors import ReasonerError
 from ..reasoning.answers import Chapter, KeyMoment
-from ..reasoning.registry import Usage
+from ..reasoning.base import Usage
 from ..timeline import Caption
-from ..transcription.whisper import Segment
+from ..transcription.base import Segment
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class Result:
     # How the result was made: versions, models, prompt hashes, every setting (no secrets),
     # the input's content hash (see summarize_video.pipeline.provenance).
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Why there is no summary although one was asked for: the reasoning step's error (the
+    # captions and transcript are all here). Not part of the JSON.
+    failure: ReasonerError | None = field(default=None, compare=False)
 
     def facts(self) -> list[str]:
         """Short facts for report headers: duration, size, fps, audio, language."""

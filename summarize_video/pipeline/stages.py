@@ -1,66 +1,53 @@
 """The two model stages, captions and transcript: computing them, and their cache form.
 
-Each stage has a parameter dict (everything that changes its result; the cache key) and a
-JSON form (what the cache stores). The pipeline decides whether to compute or reuse.
+Each stage returns what it made with its timings and counts (``Staged``), and has a JSON form
+(what the cache stores); its cache key is ``fingerprint``'s. The pipeline decides whether to
+compute or reuse.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PIL import Image
 
+from ..captioning.base import Captioner
 from ..captioning.speech_context import speech_context
-from ..captioning.transformers import Captioner
 from ..media.frames import Frame
 from ..media.jobs import frames_of
 from ..media.probe import MediaInfo
 from ..media.selection import FrameChoice
 from ..options import DEFAULT_DECODE_TIMEOUT, Options
 from ..timeline import Caption
-from ..transcription.whisper import Segment, Transcriber, Transcript
+from ..transcription.base import Segment, Transcriber, Transcript
 from .concurrency import prefetch
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Staged(Generic[T]):
+    """What a stage made, and how: its seconds per step, its counts, and the cache's part."""
+
+    value: T
+    # Seconds per step ("sample", "caption"; "audio", "transcribe").
+    timings: dict[str, float] = field(default_factory=dict)
+    # Frames decoded, sampled, kept and dropped (captions only).
+    counts: dict[str, int] = field(default_factory=dict)
+    # "hit" (reused), "miss" (made and stored), or None without a cache.
+    cache: str | None = None
 # Longest side, in pixels, of the frame thumbnails kept for the HTML report.
 THUMBNAIL_SIDE = 160
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 # --- captions ---------------------------------------------------------------------------------
-
-
-def caption_params(o: Options, captioner: Captioner, prompt: str, context_prompt: str,
-                   transcript_key: dict[str, Any] | None) -> dict[str, Any]:
-    """Everything that changes the captions of a file."""
-    params: dict[str, Any] = {
-        "captioner": type(captioner).__name__,
-        "model": captioner.model_id,
-        "revision": getattr(captioner, "revision", None),
-        "prompt": text_hash(prompt),
-        "max_new_tokens": o.caption_max_new_tokens,
-        "max_side": o.frame_max_side,
-        "sampling": o.sampling,
-        "dedup": o.dedup_threshold,
-        "context": o.caption_context,
-    }
-    if o.sampling == "scene":
-        params.update(scene=[o.scene_threshold, o.min_scene_gap, o.max_scene_gap])
-    else:
-        params.update(interval=o.interval)
-    if o.caption_context == "speech":
-        params.update(context_prompt=text_hash(context_prompt), transcript=transcript_key)
-    return params
 
 
 def captions_to_json(captions: Sequence[Caption], counts: dict[str, int]) -> dict[str, Any]:
@@ -96,9 +83,10 @@ def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[st
 
 
 def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
-                 progress: ProgressCallback, timings: dict[str, float],
-                 counts: dict[str, int], transcript: Transcript | None = None) -> list[Caption]:
+                 progress: ProgressCallback, transcript: Transcript | None = None
+                 ) -> Staged[list[Caption]]:
     """Sample, drop near-duplicates and caption, with sampling running ahead in a thread."""
+    counts: dict[str, int] = {}
     total = int(info.duration_s + 0.999) if info.duration_s else None
     frames = prefetch(select_frames(path, info, o, counts), size=2 * o.caption_batch_size)
     captions: list[Caption] = []
@@ -123,9 +111,7 @@ def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Capti
                      for f, text in zip(batch, texts, strict=True)]
         progress("caption", min(int(batch[-1].t), total or 0), total)
     progress("caption", total or 0, total)
-    timings["sample"] = waited
-    timings["caption"] = captioning
-    return captions
+    return Staged(captions, {"sample": waited, "caption": captioning}, counts)
 
 
 def _take(items: Iterator[Frame], n: int) -> list[Frame]:
@@ -138,21 +124,6 @@ def _take(items: Iterator[Frame], n: int) -> list[Frame]:
 
 
 # --- transcript -------------------------------------------------------------------------------
-
-
-def transcript_params(o: Options, transcriber: Transcriber) -> dict[str, Any]:
-    """Everything that changes the transcript of a file."""
-    params: dict[str, Any] = {
-        "transcriber": type(transcriber).__name__,
-        "model": transcriber.model_id,
-        "language": o.language,
-        "temperature": [o.temperature, o.temperature_increment],
-        "guards": [o.silence_gate, o.no_speech_threshold, o.logprob_threshold,
-                   o.compression_ratio_threshold],
-        # Audio longer than this is transcribed in pieces (cut in silences).
-        "chunk_s": getattr(transcriber, "chunk_s", None),
-    }
-    return params
 
 
 def transcript_to_json(transcript: Transcript) -> dict[str, Any]:
@@ -170,8 +141,7 @@ def transcript_from_json(value: dict[str, Any]) -> Transcript:
 
 
 def run_transcript(path: str | Path, transcriber: Transcriber, progress: ProgressCallback,
-                   timings: dict[str, float],
-                   decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT) -> Transcript:
+                   decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT) -> Staged[Transcript]:
     """Decode and transcribe the audio of ``path``: in bounded pieces when the transcriber
     has ``transcribe_stream`` (decoding then runs between them, its time counted apart).
     Decoding runs in a child process under a watchdog (``decode_timeout`` seconds without
@@ -180,6 +150,7 @@ def run_transcript(path: str | Path, transcriber: Transcriber, progress: Progres
     from ..media.jobs import audio_chunks, whole_audio
 
     progress("transcribe", 0, 1)
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     stream = getattr(transcriber, "transcribe_stream", None)
     if stream is None:
@@ -195,7 +166,7 @@ def run_transcript(path: str | Path, transcriber: Transcriber, progress: Progres
         timings["audio"] = decoding[0]
         timings["transcribe"] = time.perf_counter() - t0 - decoding[0]
     progress("transcribe", 1, 1)
-    return transcript
+    return Staged(transcript, timings)
 
 
 def _timed(items: Iterable[Any], seconds: list[float]) -> Iterator[Any]:

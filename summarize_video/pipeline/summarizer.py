@@ -10,13 +10,14 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .. import prompting
 from .._version import __version__
-from ..captioning.transformers import Captioner, create_captioner
+from ..captioning.base import Captioner
+from ..captioning.registry import create_captioner
 from ..errors import InputError, ReasonerContextError, ReasonerError
 from ..inputs.urls import fetch, is_url
 from ..limits import Limits
@@ -25,27 +26,28 @@ from ..media.probe import MediaInfo
 from ..media.safe_open import file_state
 from ..options import Options
 from ..reasoning import synthesis
-from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS
-from ..reasoning.registry import Reasoner, Usage, create_reasoner
+from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS, Reasoner, Usage
+from ..reasoning.registry import create_reasoner
 from ..reasoning.request_shape import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
 from ..reasoning.synthesis import Synthesis
 from ..reasoning.tokens import count_messages, default_context_tokens, is_exact
 from ..redaction import redact_url
-from ..timeline import Caption, merge, render
-from ..transcription.whisper import Transcriber, Transcript, create_transcriber
+from ..timeline import Caption, TimelineEntry, merge, render
+from ..transcription.base import Segment, Transcriber, Transcript
+from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
 from .cost import cost_block, load_prices
+from .fingerprint import Backends, caption_key, result_settings, transcript_key
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
 from .stages import (
-    caption_params,
+    Staged,
     captions_from_json,
     captions_to_json,
     run_captions,
     run_transcript,
     transcript_from_json,
-    transcript_params,
     transcript_to_json,
 )
 
@@ -80,7 +82,8 @@ class Summarizer:
         self.options = options or Options()
         self.progress = progress or _no_progress
         o = self.options
-        # Fail fast on configuration: prompts and the LLM client before any model loads.
+        # Fail fast on configuration: names, prompts and the LLM client before any model loads.
+        self._names = Backends.of(o)
         for name in (prompting.SYSTEM, prompting.SUMMARY, synthesis.PARTIAL):
             prompting.load_prompt(name, o.prompts_dir)
         self._caption_prompt = prompting.load_prompt(prompting.CAPTION, o.prompts_dir).strip()
@@ -98,47 +101,57 @@ class Summarizer:
             self.reasoner = reasoner or build_reasoner(o)
         self._captioner = captioner
         self._transcriber = transcriber
-        self._captioner_kwargs: dict[str, Any] = dict(
-            model=o.caption_model, device=o.device, batch_size=o.caption_batch_size,
-            max_new_tokens=o.caption_max_new_tokens, prompt=self._caption_prompt,
-            context_prompt=self._context_prompt, trust_remote_code=o.trust_remote_code,
-        )
-        self._transcriber_kwargs: dict[str, Any] = dict(
-            model=o.whisper_model, device=o.device, language=o.language,
-            temperature=o.temperature, temperature_increment=o.temperature_increment,
-            silence_gate=o.silence_gate, no_speech_threshold=o.no_speech_threshold,
-            logprob_threshold=o.logprob_threshold,
-            compression_ratio_threshold=o.compression_ratio_threshold,
-        )
 
     @property
     def captioner(self) -> Captioner:
         if self._captioner is None:
-            self._captioner = create_captioner(self.options.captioner, **self._captioner_kwargs)
+            self._captioner = create_captioner(self._names.captioner, self.options)
         return self._captioner
 
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = create_transcriber(
-                self.options.transcriber, **self._transcriber_kwargs
-            )
+            self._transcriber = create_transcriber(self._names.transcriber, self.options)
         return self._transcriber
+
+    def backends(self) -> Backends:
+        """The backends' names and, once built, their models and the reasoner's."""
+        return replace(
+            self._names,
+            caption_model=getattr(self._captioner, "model_id", None),
+            whisper_model=getattr(self._transcriber, "model_id", None),
+            llm_model=self.reasoner.model_id if self.reasoner is not None else None,
+            llm_backend=getattr(self.reasoner, "backend", None),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The result's ``settings`` block, with the models the backends resolved."""
+        return result_settings(self.options, self.backends())
 
     def summarize(self, path: str | Path, *, source: str | None = None) -> Result:
         """Summarize a file, or an ``http(s)://`` URL (downloaded, then removed). ``source``:
-        the URL an already downloaded ``path`` came from, reported as the input's path."""
+        the URL an already downloaded ``path`` came from, reported as the input's path.
+        A failed reasoning step is raised (``run`` returns it in the result instead)."""
+        result = self.run(path, source=source)
+        if result.failure is not None:
+            raise result.failure
+        return result
+
+    def run(self, path: str | Path, *, source: str | None = None) -> Result:
+        """``summarize``, but a failed reasoning step gives a result without a summary whose
+        ``failure`` says why (its captions and transcript are cached: a rerun redoes only the
+        reasoning)."""
         started = time.perf_counter()
         if source is None and is_url(path):
             cap = self.options.max_download_mb
             with fetch(str(path), max_bytes=cap * 10**6 if cap else None,
                        progress=self.progress) as local:
-                return self._summarize(local, redact_url(str(path).strip()),
-                                       {"download": time.perf_counter() - started}, started)
-        return self._summarize(path, redact_url(source) if source else None, {}, started)
+                return self._run(local, redact_url(str(path).strip()),
+                                 {"download": time.perf_counter() - started}, started)
+        return self._run(path, redact_url(source) if source else None, {}, started)
 
-    def _summarize(self, path: str | Path, source: str | None, timings: dict[str, float],
-                   started: float) -> Result:
+    def _run(self, path: str | Path, source: str | None, timings: dict[str, float],
+             started: float) -> Result:
         o = self.options
         t0 = time.perf_counter()
         self.progress("probe", 0, 1)
@@ -148,99 +161,120 @@ class Summarizer:
                      else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
-
-        cache_use: dict[str, str] = {}
-        counts: dict[str, int] = {}
-        captions: list[Caption] = []
-        transcript = Transcript.empty()
-        speech_first = o.caption_context == "speech" and info.has_audio and info.has_video
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
-            pending = None
-            if info.has_audio:
-                pending = pool.submit(self._transcript, path, file_hash, timings, cache_use)
-            if speech_first and pending is not None:
-                transcript, pending = pending.result(), None
-            if info.has_video:
-                captions = self._captions(path, info, file_hash, timings, counts, cache_use,
-                                          transcript if speech_first else None)
-            if pending is not None:
-                transcript = pending.result()
+        captions, transcript = self._model_stages(path, info, file_hash)
         if file_state(path) != before:
             raise InputError("the file changed while it was being read (still being written "
                              "or copied?)", path=source or str(path), stage="read",
                              hint="retry once the recording or copy has finished")
-        if not o.thumbnails:
-            captions = [replace(c, thumbnail=None) for c in captions]
-        segments = transcript.segments
+        timings.update(captions.timings)
+        timings.update(transcript.timings)
+        shown = [c if o.thumbnails else replace(c, thumbnail=None) for c in captions.value]
+        segments = transcript.value.segments
         duration = info.duration_s
         if duration is None:
-            ends = [c.until or c.t for c in captions] + [s.end for s in segments]
+            ends = [c.until or c.t for c in shown] + [s.end for s in segments]
             duration = max(ends) if ends else None
-
-        notes = media_notes(info, transcript)
-
-        entries = merge(captions, segments)
-        timeline = render(entries)
-        summary: str | None = None
-        usage = Usage(prompt_tokens=0, completion_tokens=0)
-        made: Synthesis | None = None
-        requests: tuple[dict[str, Any], ...] = ()
-        reasoning: dict[str, Any] = {}
-        failure: ReasonerError | None = None
-        if self.reasoner is not None or o.dry_run:
-            model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
-            context = o.context_tokens or default_context_tokens(model)
-            def make_plan(context: int, output: int) -> synthesis.Plan:
-                return synthesis.plan(
-                    entries, title=Path(path).name, duration=duration, notes=notes,
-                    focus=o.focus, model=model, context_tokens=context, max_output_tokens=output,
-                    prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
-                    tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
-                )
-
-            the_plan = make_plan(context, self._output_budget(model))
-            reasoning = {"context_tokens": context, "tokens_exact": is_exact(model),
-                         "windows": len(the_plan.requests)}
-            if o.dry_run or self.reasoner is None:
-                requests = tuple({"tokens": count_messages(m, model), "messages": m}
-                                 for m in the_plan.requests)
-            else:
-                t0 = time.perf_counter()
-                self.progress("reason", 0, 1)
-                try:
-                    try:
-                        made = synthesis.run(the_plan, self.reasoner)
-                    except ReasonerContextError as exc:
-                        the_plan = synthesis.refit(the_plan, exc, make_plan, Path(path).name)
-                        reasoning.update(context_tokens=the_plan.context_tokens,
-                                         windows=len(the_plan.requests))
-                        made = synthesis.run(the_plan, self.reasoner)
-                except ReasonerError as exc:
-                    failure = exc
-                    notes.append(f"The reasoning step failed: {exc.message}")
-                else:
-                    summary, usage = made.summary, made.usage
-                    reasoning.update(calls=made.calls, windows=made.windows,
-                                     dropped_timestamps=made.dropped_timestamps,
-                                     structured=made.structured, truncated=made.truncated)
-                timings["reason"] = time.perf_counter() - t0
-                self.progress("reason", 1, 1)
-        cost = cost_block(
-            model=self.reasoner.model_id if self.reasoner else "",
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, usage_estimated=usage.estimated,
-            duration_s=duration, interval_s=o.interval, width=info.width, height=info.height,
-            has_video=info.has_video, has_audio=info.has_audio, prices=self.prices,
-        )
+        notes = media_notes(info, transcript.value)
+        entries = merge(shown, segments)
+        reasoned = self._reason(Path(path).name, entries, duration, notes, segments)
+        if reasoned.seconds is not None:
+            timings["reason"] = reasoned.seconds
+        if reasoned.failure is not None:
+            notes.append(f"The reasoning step failed: {reasoned.failure.message}")
+            self._explain(reasoned.failure, source or str(path))
         timings["total"] = time.perf_counter() - started
+        return self._result(
+            path, source, file_hash, info, duration, shown, transcript.value, notes,
+            render(entries), reasoned, timings, captions.counts,
+            {name: staged.cache for name, staged in (("captions", captions),
+                                                     ("transcript", transcript))
+             if staged.cache is not None})
 
-        result = Result(
+    def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str
+                      ) -> tuple[Staged[list[Caption]], Staged[Transcript]]:
+        """Captions and transcript, side by side (the transcript first when captions are
+        conditioned on speech)."""
+        captions: Staged[list[Caption]] = Staged([])
+        transcript: Staged[Transcript] = Staged(Transcript.empty())
+        o = self.options
+        speech_first = o.caption_context == "speech" and info.has_audio and info.has_video
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
+            pending = None
+            if info.has_audio:
+                pending = pool.submit(self._transcript, path, file_hash)
+            if speech_first and pending is not None:
+                transcript, pending = pending.result(), None
+            if info.has_video:
+                captions = self._captions(path, info, file_hash,
+                                          transcript.value if speech_first else None)
+            if pending is not None:
+                transcript = pending.result()
+        return captions, transcript
+
+    def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
+                notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
+        """The reasoning step: planned (and only planned on a dry run), then run."""
+        o = self.options
+        if self.reasoner is None and not o.dry_run:
+            return Reasoned()
+        model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
+        context = o.context_tokens or default_context_tokens(model)
+
+        def make_plan(context: int, output: int) -> synthesis.Plan:
+            return synthesis.plan(
+                entries, title=title, duration=duration, notes=notes, focus=o.focus,
+                model=model, context_tokens=context, max_output_tokens=output,
+                prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
+                tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
+            )
+
+        the_plan = make_plan(context, self._output_budget(model))
+        facts: dict[str, Any] = {"context_tokens": context, "tokens_exact": is_exact(model),
+                                 "windows": len(the_plan.requests)}
+        if o.dry_run or self.reasoner is None:
+            return Reasoned(facts=facts, requests=tuple(
+                {"tokens": count_messages(m, model), "messages": m} for m in the_plan.requests))
+        t0 = time.perf_counter()
+        self.progress("reason", 0, 1)
+        try:
+            try:
+                made = synthesis.run(the_plan, self.reasoner)
+            except ReasonerContextError as exc:
+                the_plan = synthesis.refit(the_plan, exc, make_plan, title)
+                facts.update(context_tokens=the_plan.context_tokens,
+                             windows=len(the_plan.requests))
+                made = synthesis.run(the_plan, self.reasoner)
+        except ReasonerError as exc:
+            return Reasoned(facts=facts, failure=exc, seconds=time.perf_counter() - t0)
+        finally:
+            self.progress("reason", 1, 1)
+        facts.update(calls=made.calls, windows=made.windows,
+                     dropped_timestamps=made.dropped_timestamps, structured=made.structured,
+                     truncated=made.truncated)
+        return Reasoned(made=made, facts=facts, seconds=time.perf_counter() - t0)
+
+    @staticmethod
+    def _explain(failure: ReasonerError, path: str) -> None:
+        """Name the file and say that nothing else is lost."""
+        failure.path = failure.path or path
+        failure.hint = (f"{failure.hint}; " if failure.hint else "") + (
+            "captions and transcript are kept (cached and written): rerun the same command "
+            "to redo only the reasoning step")
+
+    def _result(self, path: str | Path, source: str | None, file_hash: str, info: MediaInfo,
+                duration: float | None, captions: list[Caption], transcript: Transcript,
+                notes: list[str], timeline: str, reasoned: Reasoned,
+                timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str]
+                ) -> Result:
+        o, made, segments = self.options, reasoned.made, transcript.segments
+        usage = made.usage if made else Usage(prompt_tokens=0, completion_tokens=0)
+        return Result(
             video=VideoInfo(
-                path=source or str(path), duration_s=duration, width=info.width, height=info.height,
-                fps=info.fps, has_audio=info.has_audio, has_video=info.has_video,
-                rotation=info.rotation,
+                path=source or str(path), duration_s=duration, width=info.width,
+                height=info.height, fps=info.fps, has_audio=info.has_audio,
+                has_video=info.has_video, rotation=info.rotation,
             ),
-            settings=self._settings(),
+            settings=self.settings(),
             captions=tuple(captions),
             transcript=segments,
             language=transcript.language if segments else None,
@@ -249,14 +283,19 @@ class Summarizer:
                 "dropped_segments": transcript.dropped,
                 "flags": list(transcript.flags),
             } if info.has_audio else {},
-            summary=summary,
+            summary=made.summary if made else None,
             usage=usage,
             key_moments=made.key_moments if made else (),
             chapters=made.chapters if made else (),
             topics=made.topics if made else (),
-            reasoning=reasoning,
-            requests=requests,
-            cost=cost,
+            reasoning=reasoned.facts,
+            requests=reasoned.requests,
+            cost=cost_block(
+                model=self.reasoner.model_id if self.reasoner else "",
+                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                usage_estimated=usage.estimated, duration_s=duration, interval_s=o.interval,
+                width=info.width, height=info.height, has_video=info.has_video,
+                has_audio=info.has_audio, prices=self.prices),
             timings_s=timings,
             notes=tuple(notes),
             frames=counts,
@@ -264,63 +303,46 @@ class Summarizer:
             timeline=timeline,
             version=__version__,
             provenance=build_provenance(
-                o, path=path, source=source, file_hash=file_hash, reasoning=reasoning,
+                o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
                 transcriber=self._transcriber if info.has_audio else None,
                 reasoner=self.reasoner),
+            failure=reasoned.failure,
         )
-        if failure is not None:
-            # Nothing is lost: the caller writes the partial result; the cache has the rest.
-            failure.partial = result
-            failure.path = failure.path or source or str(path)
-            failure.hint = (f"{failure.hint}; " if failure.hint else "") + (
-                "captions and transcript are kept (cached and written): rerun the same command "
-                "to redo only the reasoning step")
-            raise failure
-        return result
 
     def _captions(self, path: str | Path, info: MediaInfo, file_hash: str,
-                  timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str],
-                  transcript: Transcript | None) -> list[Caption]:
+                  transcript: Transcript | None) -> Staged[list[Caption]]:
         o = self.options
         captioner = self.captioner
-        transcript_key = None
-        if transcript is not None:
-            transcript_key = transcript_to_json(transcript)
-        params = caption_params(o, captioner, self._caption_prompt, self._context_prompt,
-                                transcript_key)
+        params = caption_key(o, captioner, self._caption_prompt, self._context_prompt,
+                             transcript_to_json(transcript) if transcript is not None else None)
         if self.cache is not None:
             hit = self.cache.get("captions", file_hash, params)
             if hit is not None and o.thumbnails and "html" in o.formats and hit["captions"] \
                     and not any(row[3:] and row[3] for row in hit["captions"]):
                 hit = None  # cached before thumbnails: the HTML report wants them, recompute
             if hit is not None:
-                cache_use["captions"] = "hit"
                 captions, stored = captions_from_json(hit)
-                counts.update(stored)
-                return captions
-            cache_use["captions"] = "miss"
-        captions = run_captions(path, info, o, captioner, self.progress, timings, counts,
-                                transcript)
-        if self.cache is not None:
-            self.cache.put("captions", file_hash, params, captions_to_json(captions, counts))
-        return captions
+                return Staged(captions, counts=stored, cache="hit")
+        made = run_captions(path, info, o, captioner, self.progress, transcript)
+        if self.cache is None:
+            return made
+        self.cache.put("captions", file_hash, params, captions_to_json(made.value, made.counts))
+        return replace(made, cache="miss")
 
-    def _transcript(self, path: str | Path, file_hash: str, timings: dict[str, float],
-                    cache_use: dict[str, str]) -> Transcript:
+    def _transcript(self, path: str | Path, file_hash: str) -> Staged[Transcript]:
         transcriber = self.transcriber
-        params = transcript_params(self.options, transcriber)
+        params = transcript_key(self.options, transcriber)
         if self.cache is not None:
             hit = self.cache.get("transcript", file_hash, params)
             if hit is not None:
-                cache_use["transcript"] = "hit"
-                return transcript_from_json(hit)
-            cache_use["transcript"] = "miss"
-        transcript = run_transcript(path, transcriber, self.progress, timings,
-                                    self.options.decode_timeout or None)
-        if self.cache is not None:
-            self.cache.put("transcript", file_hash, params, transcript_to_json(transcript))
-        return transcript
+                return Staged(transcript_from_json(hit), cache="hit")
+        made = run_transcript(path, transcriber, self.progress,
+                              self.options.decode_timeout or None)
+        if self.cache is None:
+            return made
+        self.cache.put("transcript", file_hash, params, transcript_to_json(made.value))
+        return replace(made, cache="miss")
 
     def _output_budget(self, model: str) -> int:
         """Tokens reserved for each answer: the option, else what the reasoner will ask for."""
@@ -333,16 +355,17 @@ class Summarizer:
         return REASONING_MAX_OUTPUT_TOKENS if is_reasoning_model(model) else \
             DEFAULT_MAX_OUTPUT_TOKENS
 
-    def _settings(self) -> dict[str, Any]:
-        settings = self.options.settings()
-        settings["caption_model"] = getattr(self._captioner, "model_id", settings["caption_model"])
-        settings["whisper_model"] = getattr(
-            self._transcriber, "model_id", settings["whisper_model"]
-        )
-        if self.reasoner is not None:
-            settings["llm_model"] = self.reasoner.model_id
-            settings["llm_backend"] = getattr(self.reasoner, "backend", None)
-        return settings
+
+@dataclass(frozen=True)
+class Reasoned:
+    """What the reasoning step came to: its synthesis, or the requests of a dry run, or the
+    error it failed with; its facts for ``Result.reasoning`` and its seconds."""
+
+    made: Synthesis | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    requests: tuple[dict[str, Any], ...] = ()
+    failure: ReasonerError | None = None
+    seconds: float | None = None
 
 
 def build_reasoner(o: Options) -> Reasoner:

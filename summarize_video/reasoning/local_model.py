@@ -76,6 +76,14 @@ class TransformersReasoner:
         return f"TransformersReasoner({self.model_id!r}, device={self.device!r})"
 
     @property
+    def commit(self) -> str | None:
+        """The hub commit the loaded weights came from (transformers records it on the
+        config); None before loading and for local folders."""
+        config = getattr(self._model, "config", None)
+        found = getattr(config, "_commit_hash", None)
+        return found if isinstance(found, str) and found else None
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 

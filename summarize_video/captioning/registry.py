@@ -1,0 +1,46 @@
+"""Captioning backends by name, and ``auto``: the best one installed for the device.
+
+A new backend is one file in this folder (a ``CaptionBackend``) and one line in
+``CAPTIONERS``; it is then ``--captioner NAME`` and ``summarize(..., captioner="NAME")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..options import AUTO, Options
+from .base import CaptionBackend
+from .transformers import TransformersCaptioner
+
+CAPTIONERS: dict[str, type[CaptionBackend]] = {
+    "transformers": TransformersCaptioner,
+}
+# What ``auto`` tries, best first; the first one installed for the device is used.
+AUTO_ORDER: tuple[str, ...] = ("transformers",)
+
+
+def resolve_captioner(name: str, device: str = "auto") -> str:
+    """The registry name ``name`` stands for (``auto``: the first of ``AUTO_ORDER`` that is
+    available on ``device``); ConfigError for an unknown name."""
+    key = str(name).strip().lower()
+    if key == AUTO:
+        for candidate in AUTO_ORDER:
+            available = getattr(CAPTIONERS.get(candidate), "available", None)
+            if candidate in CAPTIONERS and (available is None or available(device)):
+                return candidate
+        raise ConfigError("no captioning backend is installed", stage="options",
+                          hint="pip install transformers torch")
+    if key not in CAPTIONERS:
+        raise ConfigError(f"unknown captioner {name!r}", stage="options",
+                          hint=f"known captioners: {', '.join(sorted(CAPTIONERS))}, auto")
+    return key
+
+
+def create_captioner(name: str = AUTO, options: Options | None = None,
+                     **option_values: Any) -> CaptionBackend:
+    """The captioner registered as ``name``, built from ``options`` (or ``Options`` field
+    keywords)."""
+    o = Options.from_kwargs(options, **option_values)
+    captioner = CAPTIONERS[resolve_captioner(name, o.device)].from_options(o)
+    return captioner

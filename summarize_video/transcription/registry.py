@@ -1,0 +1,49 @@
+"""Transcription backends by name, and ``auto``: the best one installed for the device.
+
+A new backend is one file in this folder (a ``SpeechBackend``) and one line in
+``TRANSCRIBERS``; it is then ``--transcriber NAME`` and ``summarize(..., transcriber="NAME")``,
+and runs inside the silence gate, the cutting and the guards like every other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..options import AUTO, Options
+from .base import SpeechBackend
+from .gated import GatedTranscriber
+from .whisper import WhisperBackend
+
+TRANSCRIBERS: dict[str, type[SpeechBackend]] = {
+    "whisper": WhisperBackend,
+}
+# What ``auto`` tries, best first; the first one installed for the device is used.
+AUTO_ORDER: tuple[str, ...] = ("whisper",)
+
+
+def resolve_transcriber(name: str, device: str = "auto") -> str:
+    """The registry name ``name`` stands for (``auto``: the first of ``AUTO_ORDER`` that is
+    available on ``device``); ConfigError for an unknown name."""
+    key = str(name).strip().lower()
+    if key == AUTO:
+        for candidate in AUTO_ORDER:
+            available = getattr(TRANSCRIBERS.get(candidate), "available", None)
+            if candidate in TRANSCRIBERS and (available is None or available(device)):
+                return candidate
+        raise ConfigError("no transcription backend is installed", stage="options",
+                          hint="pip install openai-whisper")
+    if key not in TRANSCRIBERS:
+        raise ConfigError(f"unknown transcriber {name!r}", stage="options",
+                          hint=f"known transcribers: {', '.join(sorted(TRANSCRIBERS))}, auto")
+    return key
+
+
+def create_transcriber(name: str = AUTO, options: Options | None = None,
+                       **option_values: Any) -> GatedTranscriber:
+    """The backend registered as ``name``, built from ``options`` (or ``Options`` field
+    keywords), inside the gated loop."""
+    o = Options.from_kwargs(options, **option_values)
+    key = resolve_transcriber(name, o.device)
+    backend = TRANSCRIBERS[key].from_options(o)
+    return GatedTranscriber.around(backend, o, name=key)
