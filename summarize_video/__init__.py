@@ -13,16 +13,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .errors import (
+    CaptionError,
+    ConfigError,
+    DecodeError,
+    InputError,
+    ModelLoadError,
+    OutputError,
+    PromptError,
+    ReasonerAuthError,
+    ReasonerContextError,
+    ReasonerError,
+    SummarizeVideoError,
+    TranscribeError,
+)
 
-__all__ = ["Hit", "Options", "Result", "Summarizer", "__version__", "ask", "search",
-           "summarize", "summarize_many"]
+__all__ = ["CaptionError", "Captioner", "Completion", "ConfigError", "DecodeError", "Hit",
+           "InputError", "Message", "ModelLoadError", "Options", "Outcome", "OutputError",
+           "PromptError", "Reasoner", "ReasonerAuthError", "ReasonerContextError",
+           "ReasonerError", "Recognized", "Result", "Segment", "SpeechBackend",
+           "SummarizeVideoError", "Summarizer", "TranscribeError", "Transcriber", "Transcript",
+           "__version__", "ask", "search", "summarize", "summarize_many"]
 
 if TYPE_CHECKING:
+    from .batch.batch import Outcome
     from .batch.run import summarize_many
+    from .captioning.base import Captioner
     from .catalog.search import Hit, search
     from .options import Options
     from .pipeline.results import Result
     from .pipeline.summarizer import Summarizer, ask, summarize
+    from .reasoning.base import Completion, Message, Reasoner
+    from .transcription.base import Recognized, Segment, SpeechBackend, Transcriber, Transcript
 
 _LAZY = {
     "summarize": "pipeline.summarizer",
@@ -33,6 +55,17 @@ _LAZY = {
     "Result": "pipeline.results",
     "search": "catalog.search",
     "Hit": "catalog.search",
+    "Outcome": "batch.batch",
+    # The stage protocols, for backends of one's own.
+    "Captioner": "captioning.base",
+    "Transcriber": "transcription.base",
+    "SpeechBackend": "transcription.base",
+    "Recognized": "transcription.base",
+    "Segment": "transcription.base",
+    "Transcript": "transcription.base",
+    "Reasoner": "reasoning.base",
+    "Message": "reasoning.base",
+    "Completion": "reasoning.base",
 }
 
 

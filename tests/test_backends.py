@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ class ParrotBackend:
 
     name = "parrot"
     model_id = "parrot-1"
-    runs: list[tuple[int, str | None, str]] = []
+    runs: ClassVar[list[tuple[int, str | None, str]]] = []
 
     @classmethod
     def from_options(cls, options: Options) -> ParrotBackend:
