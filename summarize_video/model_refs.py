@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .errors import ConfigError
 
 
 def looks_local(model: str) -> bool:
@@ -19,3 +22,28 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def hub_commit(model: object) -> str | None:
+    """The hub commit a loaded transformers model came from (recorded on its config); None
+    when nothing is loaded yet and for local folders."""
+    found = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return found if isinstance(found, str) and found else None
+
+
+def pick_backend(name: str, registry: Mapping[str, object], auto_order: Sequence[str],
+                 device: str, *, kind: str, auto: str, install_hint: str) -> str:
+    """The registry key ``name`` stands for. ``auto`` is the first of ``auto_order`` whose
+    class is registered and says it is ``available(device)`` (a class without that check
+    counts as available); ConfigError for an unknown name or when none is installed."""
+    key = str(name).strip().lower()
+    if key == auto:
+        for candidate in auto_order:
+            available = getattr(registry.get(candidate), "available", None)
+            if candidate in registry and (available is None or available(device)):
+                return candidate
+        raise ConfigError(f"no {kind} is installed", stage="options", hint=install_hint)
+    if key not in registry:
+        raise ConfigError(f"unknown {kind} {name!r}", stage="options",
+                          hint=f"known {kind}s: {', '.join(sorted(registry))}, {auto}")
+    return key

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
+from ..model_refs import pick_backend
 from ..options import AUTO, Options
 from .base import CaptionBackend
 from .transformers import TransformersCaptioner
@@ -23,18 +23,8 @@ AUTO_ORDER: tuple[str, ...] = ("transformers",)
 def resolve_captioner(name: str, device: str = "auto") -> str:
     """The registry name ``name`` stands for (``auto``: the first of ``AUTO_ORDER`` that is
     available on ``device``); ConfigError for an unknown name."""
-    key = str(name).strip().lower()
-    if key == AUTO:
-        for candidate in AUTO_ORDER:
-            available = getattr(CAPTIONERS.get(candidate), "available", None)
-            if candidate in CAPTIONERS and (available is None or available(device)):
-                return candidate
-        raise ConfigError("no captioning backend is installed", stage="options",
-                          hint="pip install transformers torch")
-    if key not in CAPTIONERS:
-        raise ConfigError(f"unknown captioner {name!r}", stage="options",
-                          hint=f"known captioners: {', '.join(sorted(CAPTIONERS))}, auto")
-    return key
+    return pick_backend(name, CAPTIONERS, AUTO_ORDER, device, kind="captioner", auto=AUTO,
+                        install_hint="pip install transformers torch")
 
 
 def create_captioner(name: str = AUTO, options: Options | None = None,

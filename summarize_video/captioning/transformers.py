@@ -27,7 +27,7 @@ from typing import Any
 from ..devices import configure_cpu_threads, resolve_device, torch_dtype
 from ..errors import CaptionError, ConfigError, ModelLoadError
 from ..media.frames import Frame
-from ..model_refs import first_line, looks_local
+from ..model_refs import first_line, hub_commit, looks_local
 from ..options import Options
 from ..prompting import CAPTION, CAPTION_CONTEXT, fill, load_prompt
 from .guards import NewTokensNoRepeatNGram, cut_repetition
@@ -130,9 +130,7 @@ class TransformersCaptioner:
     def commit(self) -> str | None:
         """The hub commit the loaded weights came from (transformers records it on the
         config); None before loading and for local folders."""
-        config = getattr(self._model, "config", None)
-        found = getattr(config, "_commit_hash", None)
-        return found if isinstance(found, str) and found else None
+        return hub_commit(self._model)
 
     @property
     def loaded(self) -> bool:

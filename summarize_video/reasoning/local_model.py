@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ModelLoadError, ReasonerError
-from ..model_refs import first_line, looks_local
+from ..model_refs import first_line, hub_commit, looks_local
 from .base import (
     LENGTH_RETRY_FACTOR,
     Completion,
@@ -79,9 +79,7 @@ class TransformersReasoner:
     def commit(self) -> str | None:
         """The hub commit the loaded weights came from (transformers records it on the
         config); None before loading and for local folders."""
-        config = getattr(self._model, "config", None)
-        found = getattr(config, "_commit_hash", None)
-        return found if isinstance(found, str) and found else None
+        return hub_commit(self._model)
 
     @property
     def loaded(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
+from ..model_refs import pick_backend
 from ..options import AUTO, Options
 from .base import SpeechBackend
 from .gated import GatedTranscriber
@@ -25,18 +25,8 @@ AUTO_ORDER: tuple[str, ...] = ("whisper",)
 def resolve_transcriber(name: str, device: str = "auto") -> str:
     """The registry name ``name`` stands for (``auto``: the first of ``AUTO_ORDER`` that is
     available on ``device``); ConfigError for an unknown name."""
-    key = str(name).strip().lower()
-    if key == AUTO:
-        for candidate in AUTO_ORDER:
-            available = getattr(TRANSCRIBERS.get(candidate), "available", None)
-            if candidate in TRANSCRIBERS and (available is None or available(device)):
-                return candidate
-        raise ConfigError("no transcription backend is installed", stage="options",
-                          hint="pip install openai-whisper")
-    if key not in TRANSCRIBERS:
-        raise ConfigError(f"unknown transcriber {name!r}", stage="options",
-                          hint=f"known transcribers: {', '.join(sorted(TRANSCRIBERS))}, auto")
-    return key
+    return pick_backend(name, TRANSCRIBERS, AUTO_ORDER, device, kind="transcriber", auto=AUTO,
+                        install_hint="pip install openai-whisper")
 
 
 def create_transcriber(name: str = AUTO, options: Options | None = None,
