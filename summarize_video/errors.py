@@ -10,7 +10,13 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1  # at least one input failed; the others were still processed
 EXIT_USAGE = 2  # bad usage or configuration: nothing was processed
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), after cleanup
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), after the same cleanup
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler: a ``KeyboardInterrupt``, so
+    every cleanup path that Ctrl-C takes (children, temporary folders, the batch table) runs."""
 
 
 class SummarizeVideoError(Exception):

@@ -186,17 +186,25 @@ def _done_outputs(book: Ledger, content_hash: str, fingerprint: str, stem: str,
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so a file's outputs and its ledger row are written
-    together or not at all. Only in the main thread with Python's default SIGINT handler."""
+    """Hold Ctrl-C (and SIGTERM, when the CLI turned it into an interrupt) until the block
+    ends, so a file's outputs and its ledger row are written together or not at all. Only in
+    the main thread with Python's default SIGINT handler."""
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held = {signal.SIGINT: signal.default_int_handler}
+    term = signal.getsignal(signal.SIGTERM)
+    if callable(term):
+        held[signal.SIGTERM] = term
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
     if caught:
+        held[signal.Signals(caught[0])](caught[0], None)
         raise KeyboardInterrupt

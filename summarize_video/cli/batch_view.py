@@ -114,7 +114,7 @@ class BatchReport:
         head = ", ".join(f"{n} {status}" for status, n in counts.items())
         head = f"{head} in {elapsed:.1f} s"
         if interrupted:
-            head += "; interrupted: rerun the same command to resume"
+            head += "; stopped before the end: rerun the same command to resume"
         if not err.is_terminal:
             err.print(f"batch: {head}", highlight=False, markup=False)
             for o in self.outcomes:

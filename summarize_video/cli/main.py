@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._version import __version__
-from ..errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SummarizeVideoError
+from ..errors import (
+    EXIT_INPUT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    SummarizeVideoError,
+    Terminated,
+)
 from ..pipeline.cost import format_cost_line
 from ..redaction import redact_url
 from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
@@ -41,7 +51,8 @@ Python:
   result = summarize("talk.mp4", interval=10)
 \b
 Exit codes: {EXIT_OK} all inputs succeeded, {EXIT_INPUT_FAILED} some input failed (the others were
-still processed), {EXIT_USAGE} usage or configuration error, {EXIT_INTERRUPTED} interrupted.
+still processed), {EXIT_USAGE} usage or configuration error, {EXIT_INTERRUPTED} interrupted
+(Ctrl-C), {EXIT_TERMINATED} terminated (SIGTERM).
 Set {DEBUG_ENV}=1 to see tracebacks.
 """
 
@@ -131,7 +142,11 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
     err = Console(stderr=True, soft_wrap=True)
     _setup_logging(verbose, quiet)
     try:
+        _terminate_like_ctrl_c()
         code = body(err)
+    except Terminated:
+        err.print("[yellow]terminated[/]")
+        code = EXIT_TERMINATED
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         code = EXIT_INTERRUPTED
@@ -141,6 +156,20 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
         err.print(f"[red]error:[/] {escape(exc.one_line())}", markup=True, highlight=False)
         code = exc.exit_code
     sys.exit(code)
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread, so a
+    terminated run cleans up as an interrupted one does: children stopped, temporary folders
+    removed, no half-written outputs. Later SIGTERMs are ignored while that cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 class _Bars:

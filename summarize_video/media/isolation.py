@@ -14,7 +14,8 @@ A child that dies is reported the same way, with its signal.
 Messages are pickled tuples, parent to child: the job; child to parent: ``("item", value)``,
 ``("tick",)``, ``("log", level, logger, text)``, then ``("done", value)`` or
 ``("error", exception)``. The child exits when its stdin closes, so it never outlives the
-parent, and it ignores Ctrl-C, which the parent handles.
+parent, and quietly when its stdout breaks (the parent is gone: nothing to report to). It
+ignores Ctrl-C and SIGTERM, which the parent handles (it stops its children itself).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import DecodeError, SummarizeVideoError
-from .wire import child_command, recv, send
+from .wire import child_command, ignore_stop_signals, recv, send
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,10 @@ class _Sender:
 
     def __call__(self, obj: Any) -> None:
         with self.lock:
-            send(self.out, obj)
+            try:
+                send(self.out, obj)
+            except (OSError, ValueError):  # the parent is gone (or closed our pipe)
+                os._exit(0)
 
 
 class _Forward(logging.Handler):
@@ -203,15 +207,28 @@ class _Forward(logging.Handler):
 
 def serve() -> None:
     """Child main: run one job, send its items, its result or its error; then exit."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_stop_signals()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the messages
+    code = 0
+    try:
+        _serve_one(_Sender(out))  # a broken pipe to the parent ends the child in _Sender
+    except BaseException:  # a bug outside the job (the job's own errors are sent)
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(Exception):
+        out.flush()
+    os._exit(code)  # no waiting for threads still blocked in FFmpeg
+
+
+def _serve_one(send: _Sender) -> None:
     inp = sys.stdin.buffer
     request = recv(inp)
     if request is None:
         return
     job, args, level, timeout = request
-    send = _Sender(out)
     package = logging.getLogger("summarize_video")
     package.setLevel(level)
     package.addHandler(_Forward(send))
@@ -238,8 +255,6 @@ def serve() -> None:
         send(("error", DecodeError(f"unexpected {type(exc).__name__}: {exc}",
                                    hint="set SUMMARIZE_VIDEO_DEBUG=1 for a traceback and "
                                    "report it")))
-    out.flush()
-    os._exit(0)  # no waiting for threads still blocked in FFmpeg
 
 
 def _exit_with_parent(inp: Any) -> None:

@@ -38,7 +38,7 @@ from .decoding import (
     merge_ranges,
     to_image,
 )
-from .wire import child_command, recv, send, send_bytes
+from .wire import child_command, ignore_stop_signals, recv, send, send_bytes
 
 # Pixel bytes of all results in flight at once (submitted, finished or being yielded).
 IN_FLIGHT_BYTES = 64 << 20
@@ -223,20 +223,23 @@ def default_workers() -> int:
 
 
 def serve() -> None:
-    """Worker process main loop: init, then one result per task until stdin closes."""
-    import signal
-
-    # Ctrl-C reaches the whole process group: the parent handles it and closes our stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Worker process main loop: init, then one result per task until stdin closes. The
+    parent handles Ctrl-C and SIGTERM and closes our stdin (or kills us); a parent that is
+    gone ends the worker quietly."""
+    ignore_stop_signals()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by a library goes to stderr, not into the results
     inp = sys.stdin.buffer
-    init = recv(inp)
-    if init is None:
-        return
-    _init(*init)
-    while (task := recv(inp)) is not None:
-        send(out, _work(*task, report=_Reporter(out)))
+    try:
+        init = recv(inp)
+        if init is not None:
+            _init(*init)
+            while (task := recv(inp)) is not None:
+                send(out, _work(*task, report=_Reporter(out)))
+        out.flush()
+    except OSError:  # our pipes broke: the parent is gone, nobody to report to
+        os._exit(0)
+    os._exit(0)
 
 
 _state: dict[str, Any] = {}

@@ -8,6 +8,7 @@ little-endian length, then that many bytes of pickle. End of stream reads as ``N
 from __future__ import annotations
 
 import pickle
+import signal
 import struct
 import sys
 from pathlib import Path
@@ -46,3 +47,10 @@ def child_command(module: str) -> list[str]:
     root = str(Path(__file__).resolve().parents[2])
     boot = f"import sys; sys.path.insert(0, sys.argv[1]); from {module} import serve; serve()"
     return [sys.executable, "-c", boot, root]
+
+
+def ignore_stop_signals() -> None:
+    """In a child: leave Ctrl-C and SIGTERM (sent to a whole process group by a terminal or a
+    service manager) to the parent, which stops its children itself."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
