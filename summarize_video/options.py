@@ -7,6 +7,7 @@ same names.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,28 @@ DEFAULT_COMPRESSION_RATIO_THRESHOLD = 2.4
 DEFAULT_DECODE_TIMEOUT = 120.0
 # Options that are secrets: never logged, written, shown or cached.
 SECRETS = frozenset({"api_key"})
+# The longest timeout taken: a day (a larger one overflows the clocks it is handed to).
+MAX_TIMEOUT_S = 86400.0
+# What each numeric option may be: (lowest, lowest itself excluded, highest); None: no bound.
+# Every float option has a line here and must also be finite (no nan, no inf). The CLI, the
+# config file, the environment and ``summarize()`` all come through these checks.
+NUMBER_RANGES: dict[str, tuple[float | None, bool, float | None]] = {
+    "interval": (0.0, True, None),
+    "scene_threshold": (0.0, True, 255.0),
+    "min_scene_gap": (0.0, False, None),
+    "max_scene_gap": (0.0, True, None),
+    "dedup_threshold": (0.0, False, 1.0),
+    "max_fps": (0.0, False, None),
+    "max_duration": (0.0, False, None),
+    "decode_timeout": (0.0, False, MAX_TIMEOUT_S),
+    "temperature": (0.0, False, None),
+    "temperature_increment": (0.0, False, None),
+    "no_speech_threshold": (0.0, False, 1.0),
+    "logprob_threshold": (None, False, 0.0),
+    "compression_ratio_threshold": (0.0, False, None),
+    "timeout": (0.0, True, MAX_TIMEOUT_S),
+    "max_pixels": (0, False, None),
+}
 
 
 @dataclass(frozen=True)
@@ -158,8 +181,8 @@ class Options:
     max_download_mb: int | None = 4096
 
     def __post_init__(self) -> None:
-        if not self.interval > 0:
-            raise ConfigError(f"interval must be positive, got {self.interval}", stage="options")
+        for name, bounds in NUMBER_RANGES.items():
+            check_number(name, getattr(self, name), *bounds)
         if self.sampling not in SAMPLING_MODES:
             raise ConfigError(f"unknown sampling mode {self.sampling!r}", stage="options",
                               hint=f"use one of {', '.join(SAMPLING_MODES)}")
@@ -167,10 +190,6 @@ class Options:
             raise ConfigError(f"unknown caption context {self.caption_context!r}",
                               stage="options",
                               hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
-        for name in ("max_pixels", "max_fps", "max_duration", "decode_timeout"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0:
-                raise ConfigError(f"{name} must be 0 or more, got {value}", stage="options")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -216,6 +235,34 @@ class Options:
             "language": self.language,
             "device": self.device,
         }
+
+
+def check_number(name: str, value: Any, low: float | None, low_open: bool,
+                 high: float | None) -> None:
+    """Raise a ConfigError naming option ``name`` and its range unless ``value`` is None or a
+    finite number in the range."""
+    if value is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (number and math.isfinite(value) and (low is None or value > low
+                                             or (value == low and not low_open))
+            and (high is None or value <= high)):
+        return
+    raise ConfigError(f"{name} must be {describe_range(low, low_open, high)}, got {value!r}",
+                      stage="options")
+
+
+def describe_range(low: float | None, low_open: bool, high: float | None) -> str:
+    """``a finite number from 0 to 86400``, ``a finite number above 0``..."""
+    if low is not None and high is not None:
+        return (f"a finite number above {low:g} and at most {high:g}" if low_open
+                else f"a finite number from {low:g} to {high:g}")
+    if low is not None:
+        return (f"a finite number above {low:g}" if low_open
+                else f"a finite number of {low:g} or more")
+    if high is not None:
+        return f"a finite number of {high:g} or less"
+    return "a finite number"
 
 
 def parse_formats(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

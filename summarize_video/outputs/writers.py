@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import tempfile
 import time
@@ -52,7 +53,21 @@ class JsonWriter(Writer):
     extension = "summary.json"
 
     def render(self, result: Result) -> str:
-        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        # Strict JSON: a number that is not finite (a header's nan frame rate) is written as
+        # null, never as the NaN or Infinity that JSON parsers reject.
+        return json.dumps(_finite(result.to_dict()), ensure_ascii=False, indent=2,
+                          allow_nan=False) + "\n"
+
+
+def _finite(value: object) -> object:
+    """``value`` with every nan or infinite float, however deep, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 class MarkdownWriter(Writer):
