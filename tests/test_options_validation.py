@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from summarize_video.cli.flags import pipeline_options
 from summarize_video.cli.main import cli
 from summarize_video.errors import EXIT_USAGE, ConfigError
-from summarize_video.options import NUMBER_RANGES, Options
+from summarize_video.options import NUMBER_RANGES, Options, describe_range
 from summarize_video.outputs.writers import JsonWriter
 
 
@@ -50,7 +50,10 @@ def _assert_one_line_usage_error(exit_code: int, output: str, name: str) -> None
         assert lines[-1].startswith("Error:") and FLAGS[name] in lines[-1], output
     else:
         assert len(lines) == 1 and lines[0].startswith("error:"), output
-        assert name in lines[0] and "finite number" in lines[0], output
+        assert name in lines[0], output
+        # Options' range, or the flag's range (checked first for the file and environment).
+        assert (describe_range(*NUMBER_RANGES[name]) in lines[0]
+                or "is not in the range" in lines[0]), output
     assert "Traceback" not in output, output
 
 
@@ -109,3 +112,13 @@ def test_summary_json_is_strict_json(tmp_path: Path) -> None:
     text = JsonWriter().render(result)
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} written into JSON"))
     assert data["video"]["duration_s"] is None and data["settings"]["interval_s"] is None
+
+
+@pytest.mark.parametrize("name", FLOATS)
+def test_the_environment_refuses_them_too(name: str, cli_runner: CliRunner,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    variable = f"SUMMARIZE_VIDEO_{name.upper()}"
+    monkeypatch.setenv(variable, "nan")
+    result = cli_runner.invoke(cli, ["config"])
+    _assert_one_line_usage_error(result.exit_code, result.output, name)
+    assert variable in result.output

@@ -5,9 +5,10 @@ The config file's keys are the ``Options`` field names (``interval = 2``, ``form
 and it may hold a ``[prices."model"]`` table (see ``cost.load_prices``). Every option can also
 be set as ``SUMMARIZE_VIDEO_<FIELD>`` (``SUMMARIZE_VIDEO_INTERVAL=2``); ``OPENAI_API_KEY`` and
 ``OPENAI_BASE_URL`` are read for ``api_key`` and ``base_url`` when their own variables are not
-set. Values are converted by the field's type and checked one at a time, so a bad one is
-reported with its key and where it came from. The library's ``summarize()`` reads none of
-this: only the CLI (and callers of ``resolve``) do.
+set. Values are converted by the field's type and checked one at a time, by the flags' ranges
+and ``Options``' own checks (finite numbers in their ranges, see ``options.NUMBER_RANGES``), so
+a bad one is reported with its key, where it came from and what it may be. The library's
+``summarize()`` reads none of this: only the CLI (and callers of ``resolve``) do.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..options import SECRETS, Options
+from ..options import NUMBER_RANGES, SECRETS, Options, describe_range
 
 CONFIG_ENV = "SUMMARIZE_VIDEO_CONFIG"
 ENV_PREFIX = "SUMMARIZE_VIDEO_"
@@ -137,7 +138,9 @@ def convert(name: str, value: Any, *, text: bool) -> Any:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ValueError(f"expected a number{shown}")
         if not math.isfinite(number):
-            raise ValueError(f"expected a finite number{shown}")
+            bounds = NUMBER_RANGES.get(name)
+            wanted = describe_range(*bounds) if bounds else "a finite number"
+            raise ValueError(f"expected {wanted}{shown}")
         return float(number)
     if base is tuple:
         if isinstance(value, str):
