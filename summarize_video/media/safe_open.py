@@ -117,7 +117,7 @@ def _not_media(path: str | Path, stage: str, error: type[SummarizeVideoError],
 
 def is_image_format(name: str) -> bool:
     """Whether FFmpeg's demuxer ``name`` is a still picture's (``jpeg_pipe``, ``png_pipe``...)."""
-    return name in ("image2", "image2pipe", "gif", "apng", "webp") or name.endswith("_pipe")
+    return name in ("image2pipe", "gif", "apng", "webp") or name.endswith("_pipe")
 
 
 def refused_format(path: Path) -> str | None:
