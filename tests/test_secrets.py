@@ -143,3 +143,17 @@ def test_keys_in_urls_and_the_config_file_stay_secret(world: dict[str, object],
             in runs[-1].stdout, runs[-1].stdout
         runs.append(cli(["config"], dict(env, OPENAI_BASE_URL=keyed_base), root))
     scan(world, runs)
+
+
+def test_redaction_masks_every_urls_userinfo_and_known_keys() -> None:
+    from summarize_video.redaction import redact_text, redact_url, url_userinfo
+
+    text = (f"GET http://u:{SENTINEL}@h:8/v1 failed; then ftp://{SENTINEL}@x/y "
+            f"(key {SENTINEL}) and HTTPS://a:p@ss@h/z?q=a@b, mail u@h.example")
+    clean = redact_text(text, [SENTINEL, None, "ab"])
+    assert not leaks(clean) and "p@ss" not in clean
+    assert "http://***@h:8/v1" in clean and "ftp://***@x/y" in clean
+    assert "HTTPS://***@h/z?q=a@b" in clean and "mail u@h.example" in clean
+    assert redact_url(f"http://u:{SENTINEL}@h/x") == "http://***@h/x"
+    assert url_userinfo("http://us%40r:p%3Aw@h:8/x?y") == ("http://h:8/x?y", "us@r", "p:w")
+    assert url_userinfo("http://h/x") == ("http://h/x", None, None)
