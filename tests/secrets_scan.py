@@ -2,6 +2,7 @@
 (``conftest.empty_config``) and with the ``openai`` library's debug logging on; this module
 fails any test whose captured output or log records contain it, and the session when any
 file the suite left behind (outputs, caches, ledgers, logs, SQLite write-ahead logs) does.
+Tests also put it in URLs, as the password of ``base_url`` and of input URLs (``url_with_key``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from pathlib import Path
 SENTINEL = "sk-proj-SENTINEL-9d2b7c41e0f3a8"
 # Pieces a careless formatter might leave: the key cut in half, or its tail after a mask.
 FRAGMENTS = (SENTINEL, SENTINEL[len("sk-proj-"):], SENTINEL[-12:])
+
+
+def url_with_key(url: str, user: str = "user") -> str:
+    """``url`` with the sentinel as its password: ``http://user:SENTINEL@host/...``."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{user}:{SENTINEL}@{rest}"
 
 
 def leaks(text: str | bytes) -> list[str]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from summarize_video.testing.chat_server import ChatServer
+from summarize_video.testing.media_site import MediaSite
 from tests import secrets_scan
 from tests.clips import make_clip
-from tests.secrets_scan import SENTINEL, leaking_files, leaks
+from tests.secrets_scan import SENTINEL, leaking_files, leaks, url_with_key
 from tests.support import cli_args
 
 
@@ -111,3 +112,48 @@ def test_the_scan_finds_a_planted_key(tmp_path: Path) -> None:
         for name in ("c.sqlite3", "plain.json", "wide.txt"):
             (tmp_path / name).unlink()
     assert secrets_scan.leaks(f"key={SENTINEL[8:]}") and not secrets_scan.leaks("sk-proj-***")
+
+
+def test_keys_in_urls_and_the_config_file_stay_secret(world: dict[str, object],
+                                                      tiny_models: dict[str, Path]) -> None:
+    """The key as the password of ``base_url`` (config file and ``OPENAI_BASE_URL``) and of an
+    input URL: used, and never shown."""
+    root, env = world["root"], world["env"]
+    assert isinstance(root, Path) and isinstance(env, dict)
+    config = Path(env["SUMMARIZE_VIDEO_CONFIG"])
+    site_root = root / "site"
+    site_root.mkdir()
+    make_clip(site_root / "talk.mp4", seconds=2.0, fps=10)
+    common = [*cli_args(tiny_models, root / "out"), "-v", "--format",
+              "md,json,txt,srt,vtt,html,chapters"]
+    runs = []
+    with ChatServer(reply="A summary of the clip.") as chat, \
+            MediaSite(site_root, user="viewer", password=SENTINEL) as site:
+        keyed_base = url_with_key(chat.base_url)
+        config.write_text(config.read_text() + f'base_url = "{keyed_base}"\n')
+        runs.append(cli([url_with_key(site.url("auth/talk.mp4"), "viewer"), *common],
+                        env, root))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+        assert chat.requests and site.requests[-1][1]["authorization"].startswith("Basic ")
+        runs.append(cli([url_with_key(site.url("auth/gone.mp4"), "viewer"), *common],
+                        env, root))
+        assert runs[-1].returncode == 1 and "failed: http://***@127.0.0.1:" in runs[-1].stderr
+        runs.append(cli(["config"], env, root))
+        assert f'base_url = "{chat.base_url.replace("http://", "http://***@")}"' \
+            in runs[-1].stdout, runs[-1].stdout
+        runs.append(cli(["config"], dict(env, OPENAI_BASE_URL=keyed_base), root))
+    scan(world, runs)
+
+
+def test_redaction_masks_every_urls_userinfo_and_known_keys() -> None:
+    from summarize_video.redaction import redact_text, redact_url, url_userinfo
+
+    text = (f"GET http://u:{SENTINEL}@h:8/v1 failed; then ftp://{SENTINEL}@x/y "
+            f"(key {SENTINEL}) and HTTPS://a:p@ss@h/z?q=a@b, mail u@h.example")
+    clean = redact_text(text, [SENTINEL, None, "ab"])
+    assert not leaks(clean) and "p@ss" not in clean
+    assert "http://***@h:8/v1" in clean and "ftp://***@x/y" in clean
+    assert "HTTPS://***@h/z?q=a@b" in clean and "mail u@h.example" in clean
+    assert redact_url(f"http://u:{SENTINEL}@h/x") == "http://***@h/x"
+    assert url_userinfo("http://us%40r:p%3Aw@h:8/x?y") == ("http://h:8/x?y", "us@r", "p:w")
+    assert url_userinfo("http://h/x") == ("http://h/x", None, None)

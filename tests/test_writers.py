@@ -6,6 +6,7 @@ distinct output names."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -366,3 +367,31 @@ def test_html_renders_in_headless_chromium(result: Result, written: dict[str, Pa
     # The report's own policy forbids scripts: the same probe does not run in the real file.
     dom = dump_dom_with_probe(binary, written["html"], tmp_path, keep_csp=True)
     assert "<h2>Timeline</h2>" in dom and '<pre id="probe">' not in dom
+
+
+MARKDOWN_ATTACK = (
+    "A plain sentence stays.\n\n<script>alert(1)</script> <img src=x onerror=alert(2)>\n"
+    "Read [the docs](https://example.com/docs), not [this](javascript:alert(1)) or "
+    "[that](&#x6A;avascript:alert(3)).\n![x](https://tracker.example/p.gif)\n"
+    "[ref]: javascript:alert(4)\n![beacon][ref]"
+)
+
+
+def test_markdown_makes_model_html_links_and_images_inert(result: Result,
+                                                          tmp_path: Path) -> None:
+    hostile = dataclasses.replace(
+        result, summary=MARKDOWN_ATTACK,
+        chapters=(Chapter(2.0, "Intro <b onmouseover=alert(5)>x</b>"),),
+        topics=("![t](https://tracker.example/t.gif)",))
+    text = write_outputs(hostile, tmp_path, ["md"])[0].read_text(encoding="utf-8")
+    lower = text.lower()
+    assert "<script" not in lower and "<img" not in lower and "<b " not in lower
+    assert not re.search(r"\]\(\s*(javascript|&#)", lower)  # no link to a script
+    assert "![" not in text and not re.search(r"^\[ref\]:", text, re.MULTILINE)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown as text
+    assert "A plain sentence stays." in text
+    assert "[the docs](https://example.com/docs)" in text  # a normal link survives
+    assert "x (image: `https://tracker.example/p.gif`)" in text  # the address, unfetched
+    assert "this (link: `javascript:alert(1)`)" in text
+    assert "**00:02** Intro &lt;b onmouseover=alert(5)&gt;x&lt;/b&gt;" in text
+    assert "t (image: `https://tracker.example/t.gif`)" in text

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..options import NUMBER_RANGES, SECRETS, Options, describe_range
+from ..redaction import redact_text
 
 CONFIG_ENV = "SUMMARIZE_VIDEO_CONFIG"
 ENV_PREFIX = "SUMMARIZE_VIDEO_"
@@ -108,7 +109,7 @@ def convert(name: str, value: Any, *, text: bool) -> Any:
     value. Raises ValueError with the reason (never echoing a secret)."""
     base, optional = _base_type(_HINTS[name])
     secret = name in SECRETS
-    shown = "" if secret else f", got {value!r}"
+    shown = "" if secret else f", got {redact_text(repr(value))}"
     if isinstance(value, str) and optional and value.strip().lower() in _NONE:
         return None
     if text:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from ..errors import EXIT_OK
 from ..options import SECRETS
+from ..redaction import redact_text
 from .config import DEFAULT_SOURCE, ENV_PREFIX, FIELDS, config_path
 from .flags import resolved_options
 
@@ -48,7 +49,8 @@ def show_config(values: dict[str, Any], path_only: bool) -> int:
 
 
 def shown(name: str, value: Any, source: str) -> str:
-    """A value as TOML-like text; a secret only as ``set`` or ``not set``."""
+    """A value as TOML-like text; a secret only as ``set`` or ``not set``, and a URL's
+    ``user:password@`` (``base_url``'s, wherever it came from) as ``***@``."""
     if name in SECRETS:
         return "set" if value and source != DEFAULT_SOURCE else "not set"
     if value is None:
@@ -56,7 +58,7 @@ def shown(name: str, value: Any, source: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, Path)):
-        return json.dumps(str(value))
+        return json.dumps(redact_text(str(value)))
     if isinstance(value, tuple):
-        return json.dumps([str(v) for v in value])
+        return json.dumps([redact_text(str(v)) for v in value])
     return str(value)

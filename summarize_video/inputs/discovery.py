@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
-from .kinds import is_media_name
+from .kinds import TAKES, is_image_name, is_media_name
 from .storage import file_uri_path, unsupported_uri, uri_scheme
 from .urls import is_url, url_file_name
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -114,10 +113,20 @@ def discover(paths: Iterable[str | Path], *, recursive: bool = False,
             yield Input(p, InputError(f"not a regular file ({_kind(st.st_mode)})", path=str(p),
                                       hint="name a video or audio file"))
             continue
+        if is_image_name(p):
+            yield Input(p, image_refused(p))
+            continue
         key = os.path.realpath(p)
         if key not in seen:
             seen.add(key)
             yield Input(p)
+
+
+def image_refused(path: Path) -> InputError:
+    """The error for a still picture named as an input."""
+    return InputError(f"an image ({path.suffix.lower()}), not a video or audio file",
+                      path=str(path), stage="input",
+                      hint=f"{TAKES}; to summarize pictures, make them into a video first")
 
 
 def _kind(mode: int) -> str:

@@ -89,6 +89,10 @@ def open_container(path: str | Path, stage: str = "probe", *,
                          hint="make the file readable") from exc
     except av.ArgumentError as exc:  # EINVAL: the format whitelist, or a broken header
         name = refused_format(p)
+        if name is not None and is_image_format(name):
+            raise error(f"an image ({name!r}), not a video or audio file", path=str(path),
+                        stage=stage, hint="summarize-video takes video and audio files: "
+                        "mp4, mkv, mov, webm, mp3, wav...") from exc
         if name is not None:
             raise error(
                 f"refused: FFmpeg would read it as {name!r}, which is not an allowed media "
@@ -109,6 +113,11 @@ def _not_media(path: str | Path, stage: str, error: type[SummarizeVideoError],
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return error(f"not a readable media file ({' '.join(str(reason).split())})",
                  path=str(path), stage=stage, hint=FIX_NOT_MEDIA)
+
+
+def is_image_format(name: str) -> bool:
+    """Whether FFmpeg's demuxer ``name`` is a still picture's (``jpeg_pipe``, ``png_pipe``...)."""
+    return name in ("image2pipe", "gif", "apng", "webp") or name.endswith("_pipe")
 
 
 def refused_format(path: Path) -> str | None:

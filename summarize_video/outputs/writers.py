@@ -25,6 +25,7 @@ from ..errors import ConfigError, OutputError
 from ..pipeline.results import Result
 from ..timeline import format_timestamp
 from .html_report import render_html
+from .markdown_safe import safe_inline, safe_markdown
 from .naming import output_stems, sanitize_stem
 from .subtitles import Cue, caption_cues, render_srt, render_vtt, render_youtube_chapters
 
@@ -71,40 +72,44 @@ def _finite(value: object) -> object:
 
 
 class MarkdownWriter(Writer):
+    """Everything, for reading; model and file text made inert (see ``markdown_safe``)."""
+
     extension = "summary.md"
 
     def render(self, result: Result) -> str:
-        lines = [f"# {Path(result.video.path).name}", "", _facts(result), ""]
-        lines += [f"> {note}" for note in result.notes]
+        md = safe_inline
+        lines = [f"# {md(Path(result.video.path).name)}", "", md(_facts(result)), ""]
+        lines += [f"> {md(note)}" for note in result.notes]
         if result.notes:
             lines.append("")
         lines += ["## Summary", ""]
         if result.summary is not None:
-            lines.append(result.summary.strip())
+            lines.append(safe_markdown(result.summary.strip()))
         else:
             lines.append("_No summary: the reasoning model was not called (--no-llm)._")
         if result.chapters:
             lines += ["", "## Chapters", ""]
-            lines += [f"- **{format_timestamp(c.start)}** {c.title}" for c in result.chapters]
+            lines += [f"- **{format_timestamp(c.start)}** {md(c.title)}" for c in result.chapters]
         if result.key_moments:
             lines += ["", "## Key moments", ""]
-            lines += [f"- **{format_timestamp(m.t)}** {m.text}" for m in result.key_moments]
+            lines += [f"- **{format_timestamp(m.t)}** {md(m.text)}" for m in result.key_moments]
         if result.topics:
-            lines += ["", f"**Topics:** {', '.join(result.topics)}"]
+            lines += ["", f"**Topics:** {md(', '.join(result.topics))}"]
         lines += ["", "## Captions", ""]
-        lines += [f"- **{format_timestamp(c.t)}** {c.text}" for c in result.captions] or ["_none_"]
+        lines += [f"- **{format_timestamp(c.t)}** {md(c.text)}" for c in result.captions] \
+            or ["_none_"]
         lines += ["", "## Transcript", ""]
         lines += [
-            f"- **{format_timestamp(s.start)}–{format_timestamp(s.end)}** {s.text}"
+            f"- **{format_timestamp(s.start)}–{format_timestamp(s.end)}** {md(s.text)}"
             for s in result.transcript
         ] or ["_none_"]
         s = result.settings
         lines += [
             "",
             "---",
-            f"Captions: {s.get('caption_model')} every {s.get('interval_s')} s · "
-            f"transcript: {s.get('whisper_model')} · summary: {s.get('llm_model') or 'none'} · "
-            f"{result.usage.prompt_tokens} tokens in, {result.usage.completion_tokens} out",
+            md(f"Captions: {s.get('caption_model')} every {s.get('interval_s')} s · "
+               f"transcript: {s.get('whisper_model')} · summary: {s.get('llm_model') or 'none'} · "
+               f"{result.usage.prompt_tokens} tokens in, {result.usage.completion_tokens} out"),
             "",
         ]
         return "\n".join(lines)
