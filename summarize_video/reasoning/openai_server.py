@@ -122,12 +122,15 @@ class OpenAIReasoner:
 
         import openai
 
+        from .transport import http_client
+
         self._openai = openai
         self._client: OpenAI = openai.OpenAI(
             api_key=key or PLACEHOLDER_API_KEY,
             base_url=self.base_url or OPENAI_BASE_URL,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            http_client=http_client(self.timeout),
         )
 
     def __repr__(self) -> str:
@@ -219,7 +222,8 @@ class OpenAIReasoner:
             return None
         except oa.OpenAIError as exc:
             raise self._map_error(exc) from None
-        except ValueError:  # a 200 whose body claims to be JSON but is not
+        except (ValueError, RecursionError):  # a 200 whose body is not JSON (or nested
+            # deeper than any parser goes)
             raise self._error(
                 "the server sent a response that is not valid JSON",
                 hint="is this an OpenAI-compatible endpoint? the base URL usually ends in /v1",
@@ -322,6 +326,9 @@ class OpenAIReasoner:
 
     def _map_error(self, exc: Exception) -> ReasonerError:
         oa = self._openai
+        refused = _refused(exc)
+        if refused is not None:
+            return self._error(str(refused), hint=refused.hint)
         attempts = f" after {self.max_retries + 1} attempts" if self.max_retries else ""
         server_hint = (
             "is the server running and --base-url right? Ollama: `ollama serve`, "
@@ -389,6 +396,13 @@ class OpenAIReasoner:
         return self._error(
             f"request failed: {type(exc).__name__}: {self._detail(exc)}", hint=server_hint
         )
+
+
+def _refused(exc: BaseException) -> Any:
+    """The transport's refusal behind ``exc`` (too large, redirected, odd encoding), or None."""
+    from .transport import refusal_of
+
+    return refusal_of(exc)
 
 
 _CUT_SHORT = frozenset({"RemoteProtocolError", "ReadError", "IncompleteRead"})

@@ -1,0 +1,114 @@
+"""Hostile reasoning servers: bombs, trickles, redirects, huge or malformed answers, control
+tokens and passwords in the base URL. Real HTTP servers on 127.0.0.1, the real client."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from summarize_video.cli.main import cli
+from summarize_video.errors import ReasonerError
+from summarize_video.reasoning import transport
+from summarize_video.testing.chat_quirks import Step
+from summarize_video.testing.chat_server import ChatServer
+from tests.clips import make_clip
+from tests.secrets_scan import SENTINEL
+from tests.support import MESSAGES, cli_args, reasoner_for
+
+BOMB = 64 * 1024 * 1024  # inflated; about 64 kB on the wire
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hostile")
+    return {"clip": make_clip(root / "talk.mp4", seconds=2.0, fps=10),
+            "cache": root / "cache"}
+
+
+def run_cli(shared: dict[str, Path], tiny: dict[str, Path], out: Path, base_url: str,
+            *extra: str) -> Any:
+    args = [str(shared["clip"]), *cli_args(tiny, out), "--cache-dir", str(shared["cache"]),
+            "--base-url", base_url, "--api-key", SENTINEL, "--llm-max-retries", "0", *extra]
+    return CliRunner().invoke(cli, args)
+
+
+def summary_json(out: Path, stem: str = "talk") -> dict[str, Any]:
+    return json.loads((out / f"{stem}.summary.json").read_text(encoding="utf-8"))
+
+
+def assert_kept(out: Path) -> dict[str, Any]:
+    data = summary_json(out)
+    assert data["summary"] is None
+    assert data["captions"] and data["transcript"]
+    assert any("reasoning step failed" in n for n in data["notes"])
+    return data
+
+
+# -- 1. decompression bomb ------------------------------------------------------------------
+
+def test_a_gzip_bomb_is_refused_at_the_cap() -> None:
+    assert BOMB > 4 * transport.MAX_RESPONSE_BYTES
+    with ChatServer(script=[Step(bomb=BOMB)]) as srv, pytest.raises(ReasonerError) as info:
+        reasoner_for(srv).complete(MESSAGES)
+    message = info.value.one_line()
+    assert "over 8 MB" in message and srv.base_url in message and "\n" not in message
+    assert len(srv.requests) == 1  # not retried
+
+
+def test_a_gzip_bomb_fails_the_reasoning_and_keeps_the_work(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    with ChatServer(script=[Step(bomb=BOMB)]) as srv:
+        res = run_cli(shared, tiny_models, out, srv.base_url, "--llm-max-retries", "2")
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and "over 8 MB" in res.output
+    assert len(srv.requests) == 1
+    assert_kept(out)
+
+
+def test_an_honest_gzip_answer_is_read() -> None:
+    answer = json.dumps({"summary": "Compressed and fine."})
+    with ChatServer(reply=answer) as srv:
+        text = reasoner_for(srv).complete(MESSAGES).text
+        assert srv.request_headers[0]["accept-encoding"] == "gzip, deflate"
+    assert json.loads(text)["summary"] == "Compressed and fine."
+
+
+# -- 2. --timeout is a deadline -------------------------------------------------------------
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_trickling_server_is_abandoned_at_the_deadline(chunked: bool) -> None:
+    with ChatServer(script=[Step(trickle=0.2, chunked=chunked)]) as srv:
+        reasoner = reasoner_for(srv, timeout=1.5)
+        t0 = time.monotonic()
+        with pytest.raises(ReasonerError) as info:
+            reasoner.complete(MESSAGES)
+        seconds = time.monotonic() - t0
+    assert "no answer within 1.5 s" in info.value.one_line()
+    assert seconds < 10  # the body alone would take over a minute at this pace
+
+
+def test_timeout_help_says_it_is_a_deadline(cli_runner: CliRunner) -> None:
+    res = cli_runner.invoke(cli, ["--help"])
+    assert "whole LLM request (each attempt)" in " ".join(res.output.split())
+
+
+# -- 7. redirects ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_redirect_to_another_origin_is_refused(status: int) -> None:
+    with ChatServer(reply="Elsewhere.") as other:
+        target = other.base_url.replace("http://", "http://user:pw1234@") + "/chat/completions"
+        with ChatServer(script=[Step(status, location=target)]) as srv, \
+                pytest.raises(ReasonerError) as info:
+            reasoner_for(srv).complete(MESSAGES)
+        assert other.requests == []
+    message = info.value.one_line()
+    assert f"redirected (HTTP {status})" in message
+    assert f"{srv.base_url}/chat/completions" in message and str(other.port) in message
+    assert "pw1234" not in message and "***@127.0.0.1" in message
