@@ -112,3 +112,63 @@ def test_a_redirect_to_another_origin_is_refused(status: int) -> None:
     assert f"redirected (HTTP {status})" in message
     assert f"{srv.base_url}/chat/completions" in message and str(other.port) in message
     assert "pw1234" not in message and "***@127.0.0.1" in message
+
+
+# -- 4. answers nested too deep, numbers too large -----------------------------------------
+
+DEEP = '{"summary": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}"
+HUGE_T = '{"summary": "Big numbers.", "key_moments": [{"t": 1' + "0" * 400 + \
+    ', "text": "far"}, {"t": "0:01", "text": "near"}]}'
+
+
+@pytest.mark.parametrize("text", [DEEP, "[" * 100_000, "{" * 100_000, HUGE_T,
+                                  '{"summary": "x", "chapters": [{"start": Infinity, '
+                                  '"title": "t"}]}'],
+                         ids=["nested object", "nested list", "braces", "huge t", "infinity"])
+def test_parse_answer_never_raises(text: str) -> None:
+    from summarize_video.reasoning.answers import parse_answer
+
+    answer = parse_answer(text)
+    assert answer.summary
+    assert all(m.t < 1e9 for m in answer.key_moments)
+
+
+def test_a_huge_key_moment_time_is_dropped_and_the_rest_kept(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    with ChatServer(reply=HUGE_T) as srv:
+        res = run_cli(shared, tiny_models, out, srv.base_url)
+    assert res.exit_code == 0, res.output
+    data = summary_json(out)
+    assert data["summary"] == "Big numbers."
+    assert [m["text"] for m in data["key_moments"]] == ["near"]
+
+
+def test_a_reply_body_nested_too_deep_is_not_json_and_keeps_the_work(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    body = '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with ChatServer(script=[Step(body=body)]) as srv:
+        res = run_cli(shared, tiny_models, out, srv.base_url)
+    assert res.exit_code == 1, res.output
+    assert "not valid JSON" in res.output and "unexpected" not in res.output
+    assert_kept(out)
+
+
+# -- 8. a password in the base URL ---------------------------------------------------------
+
+def test_a_password_in_the_base_url_is_scrubbed_from_server_errors(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    password = "Pw-4f9c2e"
+    with ChatServer(script=[Step(500, message=f"upstream http://admin:{password}@10.0.0.9/v1 "
+                                 f"refused {password}; also ftp://u:x1@h")]) as srv:
+        base = srv.base_url.replace("http://", f"http://admin:{password}@")
+        res = run_cli(shared, tiny_models, out, base)
+    assert res.exit_code == 1, res.output
+    assert "server error (HTTP 500)" in res.output
+    assert "http://***@10.0.0.9/v1" in res.output and "ftp://***@h" in res.output
+    written = "".join(p.read_text(encoding="utf-8") for p in out.iterdir() if p.is_file())
+    for text in (res.output, written):
+        assert password not in text and "x1@" not in text
+    assert any("HTTP 500" in n for n in assert_kept(out)["notes"])

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ReasonerAuthError, ReasonerContextError, ReasonerError
-from ..redaction import redact_url
+from ..redaction import redact_url, redact_urls_in, url_secrets
 from .base import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     LENGTH_RETRY_FACTOR,
@@ -112,8 +112,8 @@ class OpenAIReasoner:
             max_output_tokens = (REASONING_MAX_OUTPUT_TOKENS if reasoning
                                  else DEFAULT_MAX_OUTPUT_TOKENS)
         self.max_output_tokens = int(max_output_tokens)
-        # Kept only to scrub it from server messages; never shown.
-        self._secret = key
+        # Kept only to scrub them from server messages; never shown.
+        self._secrets = (key, *url_secrets(self.base_url))
         self._where = redact_url(self.base_url) if self.base_url else "OpenAI"
         self._local = self.base_url is not None
         official = self.base_url is None or self.base_url.startswith(OPENAI_BASE_URL)
@@ -286,9 +286,7 @@ class OpenAIReasoner:
     # -- errors ----------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        if len(self._secret) >= 4:
-            text = text.replace(self._secret, "***")
-        return _one_line(text)
+        return _one_line(redact_urls_in(text, self._secrets))
 
     def _error(
         self, what: str, *, hint: str, cls: type[ReasonerError] = ReasonerError
