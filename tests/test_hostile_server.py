@@ -172,3 +172,43 @@ def test_a_password_in_the_base_url_is_scrubbed_from_server_errors(
     for text in (res.output, written):
         assert password not in text and "x1@" not in text
     assert any("HTTP 500" in n for n in assert_kept(out)["notes"])
+
+
+# -- 3. an answer far over its budget ------------------------------------------------------
+
+def test_a_huge_answer_is_cut_to_its_budget_and_noted(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    huge = json.dumps({"summary": "word " * 400_000,
+                       "key_moments": [{"t": "0:01", "text": "m" * 50}] * 20_000,
+                       "topics": ["t"] * 100_000})  # ~3.5 MB, under the transport's cap
+    with ChatServer(reply=huge) as srv:
+        res = run_cli(shared, tiny_models, out, srv.base_url, "--llm-max-output-tokens", "256")
+    assert res.exit_code == 0, res.output
+    data = summary_json(out)
+    limit = 256 * 8
+    assert 0 < len(data["summary"]) <= limit
+    assert len(json.dumps(data["key_moments"])) + len(json.dumps(data["topics"])) < 4 * limit
+    assert data["reasoning"]["truncated"] >= 1
+    assert any("it was cut" in n for n in data["notes"])
+    assert sum(p.stat().st_size for p in out.iterdir()) < 2_000_000
+
+
+# -- 5. content filter -----------------------------------------------------------------------
+
+def test_a_content_filtered_answer_is_kept_but_not_done(
+        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+    out = tmp_path / "out"
+    partial = json.dumps({"summary": "The first half of"})
+    with ChatServer(script=[Step(content=partial, finish_reason="content_filter")],
+                    reply=json.dumps({"summary": "Whole."})) as srv:
+        res = run_cli(shared, tiny_models, out, srv.base_url)
+        assert res.exit_code == 1, res.output
+        assert "content filter" in res.output and "Traceback" not in res.output
+        data = summary_json(out)
+        assert data["summary"] == "The first half of"
+        assert any("content filter" in n for n in data["notes"])
+        again = run_cli(shared, tiny_models, out, srv.base_url)  # not recorded as done
+        assert len(srv.requests) == 2
+    assert again.exit_code == 0, again.output
+    assert summary_json(out)["summary"] == "Whole."

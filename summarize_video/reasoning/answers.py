@@ -293,5 +293,28 @@ def _from_markdown(text: str) -> Answer:
                   tuple(sorted(chapters, key=lambda c: c.start)), tuple(topics), False)
 
 
+def cap_answer(answer: Answer, max_chars: int) -> tuple[Answer, bool]:
+    """``answer`` cut to ``max_chars`` characters in all (the summary first, then key moments,
+    chapters and topics, in order), and whether anything was cut."""
+    room = max(0, max_chars)
+    summary = answer.summary[:room]
+    room -= len(summary)
+    kept: list[list[Any]] = [[], [], []]
+    for out, items, size in ((kept[0], answer.key_moments, lambda m: len(m.text)),
+                             (kept[1], answer.chapters, lambda c: len(c.title)),
+                             (kept[2], answer.topics, len)):
+        for item in items:
+            if size(item) > room:
+                break
+            out.append(item)
+            room -= size(item)
+    cut = (len(summary) < len(answer.summary) or len(kept[0]) < len(answer.key_moments)
+           or len(kept[1]) < len(answer.chapters) or len(kept[2]) < len(answer.topics))
+    if not cut:
+        return answer, False
+    return Answer(summary, tuple(kept[0]), tuple(kept[1]), tuple(kept[2]), answer.structured,
+                  answer.unreadable_stamps), True
+
+
 def _topic_list(text: str) -> list[str]:
     return [t for t in (part.strip(" .*_") for part in text.split(",")) if t]
