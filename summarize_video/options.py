@@ -146,7 +146,8 @@ class Options:
     base_url: str | None = None
     # API key; None reads OPENAI_API_KEY. Never logged or written.
     api_key: str | None = field(default=None, repr=False)
-    # Seconds before one LLM request is abandoned.
+    # Deadline in seconds for one whole LLM request (each attempt): a server trickling its
+    # answer is abandoned then too, not only one that stops sending.
     timeout: float = 600.0
     # Retries of one LLM request after a connection error, timeout, 429 or 5xx (with backoff).
     llm_max_retries: int = 2

@@ -179,6 +179,8 @@ class Summarizer:
         reasoned = self._reason(Path(path).name, entries, duration, notes, segments)
         if reasoned.seconds is not None:
             timings["reason"] = reasoned.seconds
+        if reasoned.made is not None:
+            notes.extend(reasoned.made.notes)
         if reasoned.failure is not None:
             notes.append(f"The reasoning step failed: {reasoned.failure.message}")
             self._explain(reasoned.failure, source or str(path))
@@ -251,7 +253,10 @@ class Summarizer:
         facts.update(calls=made.calls, windows=made.windows,
                      dropped_timestamps=made.dropped_timestamps, structured=made.structured,
                      truncated=made.truncated)
-        return Reasoned(made=made, facts=facts, seconds=time.perf_counter() - t0)
+        # An answer the server cut short is kept, but it is no clean success: never "done".
+        failure = ReasonerError(made.incomplete, stage="reason") if made.incomplete else None
+        return Reasoned(made=made, facts=facts, failure=failure,
+                        seconds=time.perf_counter() - t0)
 
     @staticmethod
     def _explain(failure: ReasonerError, path: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from ..timeline import SAY, TimelineEntry
 # Stamps are printed rounded down to whole seconds: a cited 01:05 may mean 65.0 to 65.99 s.
 STAMP_SLACK_S = 1.0
 MAX_GUESSED_SPEECH_S = 30.0
+# Places in prose where a JSON object is looked for: enough for any real answer, and bounded
+# for one made of nothing but braces.
+MAX_OBJECT_STARTS = 200
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,16 @@ _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
 def parse_timestamp(value: Any) -> float | None:
-    """Seconds from ``mm:ss``, ``h:mm:ss``, ``a-b`` (its start), or plain seconds; else None."""
+    """Seconds from ``mm:ss``, ``h:mm:ss``, ``a-b`` (its start), or plain seconds; else None
+    (also for a number too large to be a time, or not finite)."""
+    try:
+        seconds = _seconds_of(value)
+    except (OverflowError, ValueError):
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+def _seconds_of(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -136,7 +149,17 @@ _SECTION = re.compile(
 
 
 def parse_answer(text: str) -> Answer:
-    """The answer as an ``Answer``: from JSON when any can be found, else from Markdown."""
+    """The answer as an ``Answer``: from JSON when any can be found, else from Markdown.
+
+    JSON nested deeper than the parser goes is not JSON here: the Markdown reading takes it.
+    """
+    try:
+        return _parse(text)
+    except (RecursionError, OverflowError, ValueError):  # a hostile shape: plain text
+        return Answer(text.strip())
+
+
+def _parse(text: str) -> Answer:
     obj = _find_json(text)
     if obj is not None:
         return _from_json(obj, text)
@@ -173,15 +196,15 @@ def _find_json(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             obj = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if _looks_like_answer(obj):
             return obj
     decoder = json.JSONDecoder()
-    for m in re.finditer(r"\{", text):  # an object inside prose
+    for m in itertools.islice(re.finditer(r"\{", text), MAX_OBJECT_STARTS):  # inside prose
         try:
             obj, _ = decoder.raw_decode(text, m.start())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if _looks_like_answer(obj):
             return obj
@@ -268,6 +291,29 @@ def _from_markdown(text: str) -> Answer:
     body = "\n".join(summary).strip()
     return Answer(body or text.strip(), tuple(sorted(moments, key=lambda m: m.t)),
                   tuple(sorted(chapters, key=lambda c: c.start)), tuple(topics), False)
+
+
+def cap_answer(answer: Answer, max_chars: int) -> tuple[Answer, bool]:
+    """``answer`` cut to ``max_chars`` characters in all (the summary first, then key moments,
+    chapters and topics, in order), and whether anything was cut."""
+    room = max(0, max_chars)
+    summary = answer.summary[:room]
+    room -= len(summary)
+    kept: list[list[Any]] = [[], [], []]
+    for out, items, size in ((kept[0], answer.key_moments, lambda m: len(m.text)),
+                             (kept[1], answer.chapters, lambda c: len(c.title)),
+                             (kept[2], answer.topics, len)):
+        for item in items:
+            if size(item) > room:
+                break
+            out.append(item)
+            room -= size(item)
+    cut = (len(summary) < len(answer.summary) or len(kept[0]) < len(answer.key_moments)
+           or len(kept[1]) < len(answer.chapters) or len(kept[2]) < len(answer.topics))
+    if not cut:
+        return answer, False
+    return Answer(summary, tuple(kept[0]), tuple(kept[1]), tuple(kept[2]), answer.structured,
+                  answer.unreadable_stamps), True
 
 
 def _topic_list(text: str) -> list[str]:

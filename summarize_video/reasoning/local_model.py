@@ -31,6 +31,7 @@ from .base import (
     fold_system_messages,
     strip_thinking,
 )
+from .untrusted import neutralise_markers
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,9 @@ class TransformersReasoner:
     def _encode(self, messages: Sequence[Message]) -> Any:
         """Token ids of the prompt through the chat template. A template that refuses the
         system role (Gemma's does) gets the instructions inside the first user message."""
-        chat = developer_as_system(messages)
+        specials = _special_tokens(self._tokenizer)
+        chat = [{**m, "content": neutralise_markers(m.get("content", ""), specials)}
+                for m in developer_as_system(messages)]
         if not self._system_role_ok:
             chat = fold_system_messages(chat)
         try:
@@ -260,3 +263,11 @@ class TransformersReasoner:
             finish_reason=finish,
             json_mode_used=False,
         )
+
+
+def _special_tokens(tokenizer: Any) -> list[str]:
+    """The tokenizer's special tokens as text: in a message they would be control tokens."""
+    found = set(getattr(tokenizer, "all_special_tokens", None) or ())
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    found.update(t.content for t in decoder.values() if getattr(t, "special", False))
+    return sorted(found)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ReasonerAuthError, ReasonerContextError, ReasonerError
-from ..redaction import redact_url
+from ..redaction import redact_text, redact_url, url_secrets
 from .base import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     LENGTH_RETRY_FACTOR,
@@ -112,8 +112,8 @@ class OpenAIReasoner:
             max_output_tokens = (REASONING_MAX_OUTPUT_TOKENS if reasoning
                                  else DEFAULT_MAX_OUTPUT_TOKENS)
         self.max_output_tokens = int(max_output_tokens)
-        # Kept only to scrub it from server messages; never shown.
-        self._secret = key
+        # Kept only to scrub them from server messages; never shown.
+        self._secrets = (key, *url_secrets(self.base_url))
         self._where = redact_url(self.base_url) if self.base_url else "OpenAI"
         self._local = self.base_url is not None
         official = self.base_url is None or self.base_url.startswith(OPENAI_BASE_URL)
@@ -122,12 +122,15 @@ class OpenAIReasoner:
 
         import openai
 
+        from .transport import http_client
+
         self._openai = openai
         self._client: OpenAI = openai.OpenAI(
             api_key=key or PLACEHOLDER_API_KEY,
             base_url=self.base_url or OPENAI_BASE_URL,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            http_client=http_client(self.timeout),
         )
 
     def __repr__(self) -> str:
@@ -219,7 +222,8 @@ class OpenAIReasoner:
             return None
         except oa.OpenAIError as exc:
             raise self._map_error(exc) from None
-        except ValueError:  # a 200 whose body claims to be JSON but is not
+        except (ValueError, RecursionError):  # a 200 whose body is not JSON (or nested
+            # deeper than any parser goes)
             raise self._error(
                 "the server sent a response that is not valid JSON",
                 hint="is this an OpenAI-compatible endpoint? the base URL usually ends in /v1",
@@ -282,9 +286,7 @@ class OpenAIReasoner:
     # -- errors ----------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        if len(self._secret) >= 4:
-            text = text.replace(self._secret, "***")
-        return _one_line(text)
+        return _one_line(redact_text(text, self._secrets))
 
     def _error(
         self, what: str, *, hint: str, cls: type[ReasonerError] = ReasonerError
@@ -322,6 +324,9 @@ class OpenAIReasoner:
 
     def _map_error(self, exc: Exception) -> ReasonerError:
         oa = self._openai
+        refused = _refused(exc)
+        if refused is not None:
+            return self._error(str(refused), hint=refused.hint)
         attempts = f" after {self.max_retries + 1} attempts" if self.max_retries else ""
         server_hint = (
             "is the server running and --base-url right? Ollama: `ollama serve`, "
@@ -389,6 +394,13 @@ class OpenAIReasoner:
         return self._error(
             f"request failed: {type(exc).__name__}: {self._detail(exc)}", hint=server_hint
         )
+
+
+def _refused(exc: BaseException) -> Any:
+    """The transport's refusal behind ``exc`` (too large, redirected, odd encoding), or None."""
+    from .transport import refusal_of
+
+    return refusal_of(exc)
 
 
 _CUT_SHORT = frozenset({"RemoteProtocolError", "ReadError", "IncompleteRead"})

@@ -31,6 +31,7 @@ from ..timeline import TimelineEntry, format_timestamp, render
 from .answers import (
     Chapter,
     KeyMoment,
+    cap_answer,
     entry_spans,
     parse_answer,
     say_spans,
@@ -50,6 +51,10 @@ MIN_WINDOW_TOKENS = 64
 MIN_PARTIAL_TOKENS = 64
 # Room kept for tokenizers that merge across joined pieces (counts of parts vs the whole).
 MARGIN_TOKENS = 8
+# Most characters an answer may hold per token of its output budget: real text averages
+# about 4; more than this is a server sending what no model wrote within the budget.
+MAX_CHARS_PER_TOKEN = 8
+FILTERED = "content_filter"
 HINT = "raise --context-tokens (the model's context window), or lower the output reserve"
 
 __all__ = [
@@ -103,8 +108,11 @@ class Synthesis:
     windows: int  # timeline windows: 1 when the whole timeline fit one request
     dropped_timestamps: int  # key moments and chapters that pointed at nothing
     structured: bool  # the final answer was JSON (else read from prose)
-    truncated: int = 0  # timeline entries and partial summaries cut to fit
+    truncated: int = 0  # timeline entries, partial summaries and the answer cut to fit
     messages: list[list[Message]] = field(default_factory=list)  # every request, in order
+    notes: tuple[str, ...] = ()  # what the result should say about the answer
+    # Why the answer is incomplete though it came (the server's content filter), or None.
+    incomplete: str | None = None
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -287,7 +295,8 @@ class _Run:
 
     def note(self, window: str, messages: list[Message]) -> tuple[str, str]:
         """A partial summary, cut to ``partial_tokens`` if the server ignored the cap."""
-        text = clean_text(self.call(messages, self.plan.partial_tokens, False)).strip()
+        text = self.call(messages, self.plan.partial_tokens, False)
+        text = clean_text(text[: self.plan.partial_tokens * MAX_CHARS_PER_TOKEN]).strip()
         capped = truncate_to_tokens(text, self.plan.partial_tokens, self.plan.model, TRUNCATED)
         self.truncated += capped != text
         return window, capped
@@ -306,7 +315,7 @@ def run(p: Plan, reasoner: Reasoner) -> Synthesis:
                 break
             notes = _combine(r, notes)
     text = r.call(final, p.max_output_tokens, True)
-    answer = parse_answer(text)
+    answer, notes, incomplete = _checked_answer(r, text)
     moments, dropped_m = validate_timestamps(answer.key_moments, p.spans, p.tolerance)
     chapters, dropped_c = validate_timestamps(answer.chapters, p.spans, p.tolerance)
     usages = [c.usage for c in r.completions]
@@ -324,7 +333,29 @@ def run(p: Plan, reasoner: Reasoner) -> Synthesis:
         structured=answer.structured,
         truncated=r.truncated,
         messages=r.sent,
+        notes=notes,
+        incomplete=incomplete,
     )
+
+
+def _checked_answer(r: _Run, text: str) -> tuple[Any, tuple[str, ...], str | None]:
+    """The final answer read and capped, the notes on it, and why it is incomplete."""
+    p, notes = r.plan, []
+    limit = p.max_output_tokens * MAX_CHARS_PER_TOKEN
+    answer, cut = cap_answer(parse_answer(text), limit)
+    if cut or len(text) > limit:
+        r.truncated += 1
+        notes.append(f"The LLM's answer was {len(text)} characters, more than its output "
+                     f"budget allows ({limit}): it was cut.")
+        log.warning("%s: the LLM's answer was cut to %d characters", p.variables["title"],
+                    limit)
+    incomplete = None
+    if r.completions and r.completions[-1].finish_reason == FILTERED:
+        incomplete = "the server's content filter stopped the answer (finish_reason " \
+            "content_filter): the summary may be incomplete"
+        notes.append(f"Incomplete: {incomplete}.")
+        log.warning("%s: %s", p.variables["title"], incomplete)
+    return answer, tuple(notes), incomplete
 
 
 def _join(notes: Sequence[tuple[str, str]]) -> str:

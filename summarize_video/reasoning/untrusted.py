@@ -6,7 +6,8 @@ nonce drawn per run, ``<<<TIMELINE-{nonce}`` and ``TIMELINE-{nonce}>>>``, and th
 says that what lies between them is data, never instructions. The content cannot close the
 fence early: the nonce and anything that looks like a delimiter are removed from it first, as
 are invisible and bidirectional control characters (which can hide text from a human reviewer
-or smuggle a fake delimiter past a plain substring check).
+or smuggle a fake delimiter past a plain substring check), and chat-template control tokens
+(``<|im_start|>``, ``[INST]``, ``</s>``...) lose their brackets.
 
 This lowers the risk; it is not a guarantee. A model may still follow injected text.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 
 OPEN = "<<<TIMELINE-{nonce}"
 CLOSE = "TIMELINE-{nonce}>>>"
@@ -35,6 +37,31 @@ _NEWLINES = re.compile("\r\n?|[\u2028\u2029\x85]")
 _ANGLES_OPEN = re.compile("<{3,}")
 _ANGLES_CLOSE = re.compile(">{3,}")
 _TAG = re.compile(r"TIMELINE-[0-9A-Za-z]*", re.IGNORECASE)
+# Chat-template control tokens of the common model families (ChatML, Llama 2 and 3, Mistral,
+# Gemma, Phi, DeepSeek, SmolVLM...): in the prompt text they would become real control tokens
+# on many servers. Their brackets are dropped (``<|im_start|>`` becomes ``im_start``).
+_MARKERS = re.compile(
+    r"<\s*[|\uff5c]\s*([^<>\n]{0,64}?)\s*[|\uff5c]\s*>"
+    r"|<\s*/?\s*(s|bos|eos|pad|unk|start_of_turn|end_of_turn|end_of_utterance|image"
+    r"|fake_token_around_image|global-img|row_\d+_col_\d+|think|tool_call|tool_response"
+    r"|im_start|im_end|endoftext)\s*>"
+    r"|<</?(SYS)>>|\[/?(INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]",
+    re.IGNORECASE,
+)
+
+
+def neutralise_markers(text: str, specials: Iterable[str] = ()) -> str:
+    """``text`` with chat-template control tokens made plain words: the common families'
+    markers, and each of ``specials`` (a tokenizer's own special tokens). Repeated until none
+    is left, as removing one can join its neighbours into another."""
+    specials = sorted({t for t in specials if t and len(t) > 1}, key=len, reverse=True)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _MARKERS.sub(lambda m: next((g for g in m.groups() if g), "").strip("|"), text)
+        for token in specials:
+            text = text.replace(token, token.strip("<>|[]/ \uff5c") or " ")
+    return text
 
 
 def new_nonce() -> str:
@@ -69,6 +96,7 @@ def strip_delimiters(text: str, nonce: str) -> str:
         text = _TAG.sub("timeline", text)
         text = _ANGLES_OPEN.sub("<<", text)
         text = _ANGLES_CLOSE.sub(">>", text)
+        text = neutralise_markers(text)
     return text
 
 

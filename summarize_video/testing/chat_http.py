@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import threading
 import time
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,12 @@ ERROR_TYPES = {
 }
 
 
+@lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` zero bytes: about a thousandth of that on the wire."""
+    return gzip.compress(bytes(size), compresslevel=9)
+
+
 class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
@@ -30,15 +39,28 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                   *, raw: str | None = None, cut: bool = False) -> None:
-        """``raw`` replaces the JSON body; ``cut`` sends half of it and drops the connection."""
+                   *, raw: str | None = None, cut: bool = False, bomb: int = 0,
+                   trickle: float = 0.0, chunked: bool = False,
+                   stop: threading.Event | None = None) -> None:
+        """``raw`` replaces the JSON body; ``cut`` sends half of it and drops the connection;
+        ``bomb``, ``trickle``, ``chunked``: see ``Step``."""
         data = (json.dumps(payload) if raw is None else raw).encode()
+        if bomb:
+            data = gzip_bomb(bomb)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        if bomb:
+            self.send_header("Content-Encoding", "gzip")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        if trickle > 0:
+            self._trickle(data, trickle, chunked, stop or threading.Event())
+            return
         if cut:
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
@@ -46,6 +68,23 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)  # SHUT_RDWR: the client sees the body end early
             return
         self.wfile.write(data)
+
+    def _trickle(self, data: bytes, seconds: float, chunked: bool,
+                 stop: threading.Event) -> None:
+        """One byte every ``seconds`` until the body is sent, the client leaves or the server
+        stops."""
+        self.close_connection = True
+        try:
+            for i in range(len(data)):
+                byte = data[i:i + 1]
+                self.wfile.write(b"1\r\n" + byte + b"\r\n" if chunked else byte)
+                self.wfile.flush()
+                if stop.wait(seconds):
+                    return
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client gave up
+            return
 
     def _send_error(
         self,

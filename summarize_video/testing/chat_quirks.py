@@ -43,6 +43,17 @@ class Step:
     # malformed one, say).
     cut: bool = False
     body: str | None = None
+    # Hostile servers: ``bomb`` sends a gzip body (``Content-Encoding: gzip``) that inflates to
+    # this many bytes; ``trickle`` sends the answer one byte every this many seconds (with a
+    # Content-Length, or ``chunked``); ``location`` answers ``status`` (a 3xx) pointing there.
+    bomb: int = 0
+    trickle: float = 0.0
+    chunked: bool = False
+    location: str | None = None
+
+    @property
+    def wire_fault(self) -> bool:
+        return self.cut or self.body is not None or self.bomb > 0 or self.trickle > 0
 
     def error_headers(self) -> dict[str, str]:
         out = dict(self.headers)

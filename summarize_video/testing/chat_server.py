@@ -14,6 +14,9 @@ Faults and quirks of real servers, one keyword each::
     ChatServer(delay=2.0)                                # slow: every answer waits 2 s
     ChatServer(script=[Step(cut=True)])                  # connection closed mid-answer
     ChatServer(script=[Step(body="{not json")])          # a 200 that is not JSON
+    ChatServer(script=[Step(bomb=64 << 20)])             # gzip body inflating to 64 MB
+    ChatServer(script=[Step(trickle=0.5, chunked=True)]) # one byte every 0.5 s
+    ChatServer(script=[Step(307, location=other_url)])   # a redirect elsewhere
     ChatServer(context_limit=2048)                       # prompts over 2048 tokens get a 400
     ChatServer(think="inline")                           # "<think>...</think>" before the answer
     ChatServer(think="field")                            # a reasoning_content field instead
@@ -221,6 +224,10 @@ class ChatServer:
             handler._send_error(status, message.format(key=key, model=model), kind,
                                 headers=extra)
             return
+        if step is not None and step.location is not None:
+            self._record(step.status)
+            handler._send_json(step.status, {}, {"Location": step.location})
+            return
         if body.get("stream"):
             self._record(400)
             handler._send_error(400, "ChatServer does not support stream=true")
@@ -292,8 +299,10 @@ class ChatServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             }
         self._record(200)
-        if step is not None and (step.cut or step.body is not None):
-            handler._send_json(200, response, raw=step.body, cut=step.cut)
+        if step is not None and step.wire_fault:
+            handler._send_json(200, response, raw=step.body, cut=step.cut, bomb=step.bomb,
+                               trickle=step.trickle, chunked=step.chunked,
+                               stop=self._stopping)
             return
         handler._send_json(200, response)
 
