@@ -113,3 +113,18 @@ class ReasonerContextError(ReasonerError):
 
 class OutputError(SummarizeVideoError):
     default_stage = "write"
+
+
+class StorageError(SummarizeVideoError):
+    """The cache or the run ledger could not be read or written: its disk is full or the
+    database file is damaged. A cache error costs the file being summarized."""
+
+    default_stage = "cache"
+
+
+class LedgerError(StorageError):
+    """The run ledger (or its search index) is damaged or cannot be opened: nothing is
+    processed until it is moved aside or rebuilt."""
+
+    exit_code = EXIT_USAGE
+    default_stage = "ledger"

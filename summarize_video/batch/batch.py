@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog.ledger import DONE, FAILED, Ledger
-from ..errors import EXIT_USAGE, SummarizeVideoError
+from ..errors import EXIT_USAGE, StorageError, SummarizeVideoError
 from ..inputs.discovery import Input
+from ..limits import Limits
+from ..media.jobs import probe_file
 from ..options import Options
 from ..outputs.writers import get_writer, write_outputs
 from ..pipeline.cache import hash_file
@@ -27,6 +29,9 @@ from ..pipeline.results import Result
 from ..pipeline.summarizer import Summarizer
 
 log = logging.getLogger(__name__)
+
+# The content hash the ledger records for a file refused before its bytes were read.
+NOT_HASHED = ""
 
 @dataclass(frozen=True)
 class Outcome:
@@ -43,6 +48,9 @@ class Outcome:
     skipped: bool = False
     # The http(s) URL of a URL input (downloaded, processed, then removed); None for files.
     url: str | None = None
+    # Done and written, but the ledger could not record it (a full disk): the next run does
+    # it again. The CLI warns and exits 1.
+    unrecorded: StorageError | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,6 +92,47 @@ class Batch:
             return None
         return _content_hash(self.summarizer, item.path)
 
+    def refused(self, item: Input) -> Outcome | None:
+        """The failed outcome of a file the probe refuses, before its bytes are hashed for the
+        ledger (junk is refused in a moment, not after reading gigabytes); None to go on. A
+        file whose hash is remembered, or that is not hashed here, is not probed here."""
+        if self.content_hash_known(item):
+            return None
+        started = time.perf_counter()
+        try:
+            probe_file(item.path, Limits.from_options(self.options),
+                       self.options.decode_timeout or None)
+        except SummarizeVideoError as exc:
+            if exc.exit_code == EXIT_USAGE:
+                raise
+            exc.path = exc.path or str(item.path)
+            seconds = time.perf_counter() - started
+            self._record_refused(item, exc, seconds)
+            return Outcome(item.path, error=exc, seconds=seconds)
+        return None
+
+    def _record_refused(self, item: Input, exc: SummarizeVideoError, seconds: float) -> None:
+        """A refused file is recorded failed with no content hash (its bytes were not read)."""
+        if self.book is None:
+            return
+        try:
+            self.book.record(item.path, content_hash=NOT_HASHED, settings_fp=self.fingerprint,
+                             status=FAILED, error=exc.one_line(), seconds=seconds,
+                             settings=result_settings(self.options))
+        except StorageError as failure:
+            log.warning("%s: its failure is not recorded: %s", item.path, failure.one_line())
+
+    def content_hash_known(self, item: Input) -> bool:
+        """Whether ``content_hash`` costs no reading: no ledger, a URL, or a hash the cache
+        remembers for the file's present size and time."""
+        cache = self.summarizer.cache
+        if self.book is None or item.url is not None:
+            return True
+        try:
+            return cache is not None and cache.known_hash(item.path) is not None
+        except (OSError, StorageError):
+            return False
+
     def done_before(self, item: Input, content_hash: str | None) -> Outcome | None:
         """The skipped outcome of a file done before with this content and these settings."""
         if self.book is None or not content_hash or self.force:
@@ -101,19 +150,26 @@ class Batch:
 
         def record(status: str, outputs: Sequence[Path], result: Result | None,
                    error: str | None = None) -> None:
-            if book is not None and content_hash:
+            if book is None or not content_hash:
+                return
+            try:
                 book.record(path, content_hash=content_hash, settings_fp=self.fingerprint,
                             status=status, outputs=outputs, result=result, error=error,
                             seconds=time.perf_counter() - started,
                             settings=None if result is not None else result_settings(opts))
+            except StorageError as exc:
+                if status == DONE:
+                    raise
+                log.warning("%s: its failure is not recorded: %s", path, exc.one_line())
 
+        unrecorded = None
         try:
             result = run()
             if result.failure is None:
                 with interrupts_deferred():
                     outputs = write_outputs(result, opts.output_dir, opts.formats,
                                             stem=stem) if write else []
-                    record(DONE, outputs, result)
+                    unrecorded = _recorded(record, outputs, result, path)
         except SummarizeVideoError as exc:
             return self._failed(item, exc, None, record, started)
         except Exception as exc:
@@ -132,7 +188,7 @@ class Batch:
         if result.failure is not None:  # captions and transcript, but the LLM failed
             return self._failed(item, result.failure, result, record, started)
         return Outcome(path, result=result, outputs=tuple(outputs),
-                       seconds=time.perf_counter() - started, url=url)
+                       seconds=time.perf_counter() - started, url=url, unrecorded=unrecorded)
 
     def _failed(self, item: Input, exc: SummarizeVideoError, partial: Result | None,
                 record: Callable[..., None], started: float) -> Outcome:
@@ -158,13 +214,29 @@ class Batch:
 
 
 def _content_hash(summarizer: Summarizer, path: Path) -> str | None:
-    """SHA-256 of the file (remembered by the cache); None when it cannot be read."""
+    """SHA-256 of the file (remembered by the cache); None when it cannot be read, or the
+    cache cannot be used."""
     try:
         if summarizer.cache is not None:
             return summarizer.cache.file_hash(path)
         return hash_file(path)
-    except OSError:
+    except (OSError, StorageError):
         return None  # the pipeline reports why, as this file's failure
+
+
+def _recorded(record: Callable[..., None], outputs: Sequence[Path], result: Result,
+              path: Path) -> StorageError | None:
+    """Record a file done; None, or what the ledger could not do once its outputs were
+    written (they stay: the next run does the file again)."""
+    try:
+        record(DONE, outputs, result)
+    except StorageError as exc:
+        written = ", ".join(str(p) for p in outputs) or "nothing to write"
+        return StorageError(f"done and written ({written}), but not recorded in the ledger: "
+                            f"{exc.message}", path=str(path), stage="ledger",
+                            hint=f"{exc.hint}; the next run does this file again"
+                            if exc.hint else "the next run does this file again")
+    return None
 
 
 def _done_outputs(book: Ledger, content_hash: str, fingerprint: str, stem: str,

@@ -18,6 +18,10 @@ def run_locally(batch: Batch, inputs: Sequence[Input]) -> Iterator[Outcome]:
         if item.error is not None:
             yield Outcome(item.path, error=item.error, url=item.url)
             continue
+        refused = batch.refused(item)  # junk is refused before it is hashed
+        if refused is not None:
+            yield refused
+            continue
         content_hash = batch.content_hash(item)
         skipped = batch.done_before(item, content_hash)
         if skipped is not None:

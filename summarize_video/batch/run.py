@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.ledger import Ledger, default_ledger_path, settings_fingerprint
-from ..errors import ConfigError
+from ..errors import ConfigError, LedgerError
 from ..inputs.discovery import discover
 from ..options import Options
 from ..outputs.writers import check_output_dir, output_stems
@@ -86,8 +86,7 @@ def summarize_many(
     inputs = list(discover(paths, recursive=recursive, include=include, exclude=exclude))
     book: Ledger | None = None
     if resume and not opts.dry_run:
-        book = ledger if isinstance(ledger, Ledger) else Ledger(
-            ledger if ledger is not None else default_ledger_path(opts.cache_dir))
+        book = _open_ledger(ledger, opts)
     # With the backends the summarizer resolved: "auto" is a local model or a server.
     fingerprint = settings_fingerprint(opts, summarizer.backends()) if book is not None else ""
     batch = Batch(summarizer, book, fingerprint, write, force,
@@ -103,3 +102,17 @@ def summarize_many(
     finally:
         if book is not None and book is not ledger:
             book.close()
+
+
+def _open_ledger(ledger: Ledger | Path | str | None, opts: Options) -> Ledger:
+    """The ledger given, or the one it names (by default beside the cache), checked: a damaged
+    ledger stops the batch before its first file."""
+    book = ledger if isinstance(ledger, Ledger) else Ledger(
+        ledger if ledger is not None else default_ledger_path(opts.cache_dir))
+    try:
+        book.check()
+    except LedgerError:
+        if book is not ledger:
+            book.close()
+        raise
+    return book

@@ -21,14 +21,15 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LedgerError, StorageError
 from ..options import Options
-from ..pipeline.cache import default_cache_dir
+from ..pipeline.cache import DAMAGED, FULL, db_problem, default_cache_dir, limit_pages
 from ..pipeline.fingerprint import Backends, ledger_fingerprint
 from ..timeline import merge_repeats
 
@@ -158,9 +159,52 @@ class Ledger:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.has_fts = self._create()
-        except (OSError, sqlite3.Error) as exc:
+            limit_pages(self.db)
+        except sqlite3.Error as exc:
+            raise ledger_error(self.path, exc) from exc
+        except OSError as exc:
             raise ConfigError(f"cannot open the ledger {self.path}: {exc}", stage="ledger",
                               hint="pass --ledger elsewhere") from exc
+
+    @contextmanager
+    def _storage(self, error: type[StorageError] = LedgerError) -> Iterator[None]:
+        """An SQLite error inside becomes ``error`` (a ``LedgerError`` stops the batch; a
+        ``StorageError`` costs one file), naming the ledger and the fix."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise ledger_error(self.path, exc, error) from exc
+
+    def check(self) -> None:
+        """Raise ``LedgerError`` when any page of the ledger is damaged (SQLite's
+        ``quick_check``), so that a batch stops before its first file, not after it."""
+        with self._storage():
+            (verdict,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise ledger_error(self.path, sqlite3.DatabaseError(
+                f"database disk image is malformed: {verdict}"))
+
+    def rebuild_index(self) -> None:
+        """Make the full-text index again from the passages it indexes (an index one of whose
+        tables is gone is dropped and created again first)."""
+        if not self.has_fts:
+            return
+        rebuild = "INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')"
+        with self._storage(), self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for attempt in (lambda: None, self._reset_index):
+                try:  # a failed statement is undone; the transaction goes on
+                    attempt()
+                    self.db.execute(rebuild)
+                    return
+                except sqlite3.DatabaseError:
+                    pass
+            for name in ("passages_added", "passages_removed"):
+                self.db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            self.db.execute("DROP TABLE IF EXISTS passages_fts")
+            for statement in _statements(_FTS):
+                self.db.execute(statement)
+            self.db.execute(rebuild)
 
     def _create(self) -> bool:
         """Create what the database lacks; whether full-text search is available."""
@@ -190,31 +234,48 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _reset_index(self) -> None:
+        """Empty the index's tables and give them the records of a new index (an index whose
+        records are gone cannot even be dropped: FTS5 reads them to open it)."""
+        self.db.execute("CREATE VIRTUAL TABLE temp.fresh_fts USING fts5(text, "
+                        "content='passages', content_rowid='id')")
+        try:
+            for table in ("data", "idx", "docsize"):
+                self.db.execute(f"DELETE FROM main.passages_fts_{table}")
+            self.db.execute("INSERT INTO main.passages_fts_data SELECT * FROM temp.fresh_fts_data")
+        finally:
+            self.db.execute("DROP TABLE temp.fresh_fts")
+
     def find_done(self, content_hash: str, settings_fp: str) -> list[Entry]:
         """Files done with this content and these settings, the newest first."""
-        rows = self.db.execute(
-            "SELECT * FROM files WHERE content_hash = ? AND settings_fp = ? AND status = ? "
-            "ORDER BY finished DESC", (content_hash, settings_fp, DONE)).fetchall()
+        with self._storage():
+            rows = self.db.execute(
+                "SELECT * FROM files WHERE content_hash = ? AND settings_fp = ? AND status = ? "
+                "ORDER BY finished DESC", (content_hash, settings_fp, DONE)).fetchall()
         return [_entry(row) for row in rows]
 
     def get(self, path: Path | str) -> Entry | None:
-        row = self.db.execute("SELECT * FROM files WHERE path = ?",
-                              (catalog_path(path),)).fetchone()
+        with self._storage():
+            row = self.db.execute("SELECT * FROM files WHERE path = ?",
+                                  (catalog_path(path),)).fetchone()
         return _entry(row) if row else None
 
     def entries(self) -> list[Entry]:
-        return [_entry(row) for row in self.db.execute("SELECT * FROM files ORDER BY path")]
+        with self._storage():
+            rows = self.db.execute("SELECT * FROM files ORDER BY path").fetchall()
+        return [_entry(row) for row in rows]
 
     def record(self, path: Path | str, *, content_hash: str, settings_fp: str, status: str,
                outputs: Sequence[Path | str] = (), seconds: float = 0.0,
                error: str | None = None, result: Result | None = None,
                settings: dict[str, Any] | None = None) -> None:
-        """Record a finished file and replace its searchable text, in one transaction."""
+        """Record a finished file and replace its searchable text, in one transaction; a
+        ``StorageError`` when the ledger cannot (nothing of the file is then recorded)."""
         key = catalog_path(path)
         if settings is None:
             settings = dict(result.settings) if result is not None else {}
         pieces = passages(result) if result is not None else []
-        with self.db:
+        with self._storage(StorageError), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -224,6 +285,21 @@ class Ledger:
             self.db.execute("DELETE FROM passages WHERE path = ?", (key,))
             self.db.executemany("INSERT INTO passages (path, t, kind, text) VALUES (?, ?, ?, ?)",
                                 [(key, t, kind, text) for t, kind, text in pieces])
+
+
+def ledger_error(path: Path, exc: sqlite3.Error,
+                 error: type[StorageError] = LedgerError) -> StorageError:
+    """The one-line error for an SQLite error of the ledger at ``path``, with the fix."""
+    problem = db_problem(exc)
+    if problem == FULL:
+        return error(f"the ledger {path} is full ({exc})", stage="ledger",
+                     hint="free space on its disk, or pass --ledger elsewhere")
+    if problem == DAMAGED:
+        return error(f"the ledger {path} is damaged ({exc})", stage="ledger",
+                     hint=f"move it aside (mv {path} {path}.damaged; the next run starts a "
+                     "new ledger and does every file again), or pass --ledger elsewhere")
+    return error(f"cannot use the ledger {path}: {exc}", stage="ledger",
+                 hint="pass --ledger elsewhere")
 
 
 def _statements(script: str) -> list[str]:

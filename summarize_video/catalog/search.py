@@ -15,8 +15,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
-from .ledger import Ledger
+from ..errors import ConfigError, LedgerError, StorageError
+from ..pipeline.cache import DAMAGED, db_problem
+from .ledger import Ledger, ledger_error
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def search(query: str, limit: int = 20, ledger: Ledger | Path | str | None = Non
     """The ``limit`` best hits for ``query`` in the ledger (the default one if None).
 
     Raises ``QueryError`` for a query FTS5 cannot parse, ``ConfigError`` when there is no
-    ledger yet.
+    ledger yet, ``LedgerError`` when the ledger or its index is damaged (the index is made
+    again by ``Ledger.rebuild_index``: ``summarize-video search --rebuild``).
     """
     if not query.strip():
         raise QueryError("empty search query", hint=_QUERY_HINT)
@@ -65,7 +67,10 @@ def search(query: str, limit: int = 20, ledger: Ledger | Path | str | None = Non
     db = ledger if isinstance(ledger, Ledger) else Ledger(ledger, create=False)
     try:
         if db.has_fts:
-            return _fts(db.db, query, limit)
+            try:
+                return _fts(db.db, query, limit)
+            except sqlite3.DatabaseError as exc:
+                raise _index_error(db.path, exc) from exc
         log.warning("SQLite FTS5 is not available: matching each word as a substring")
         return _like(db.db, query, limit)
     finally:
@@ -86,9 +91,21 @@ def _fts(db: sqlite3.Connection, query: str, limit: int) -> list[Hit]:
         if _is_syntax_error(message):
             raise QueryError(f"bad search query {query!r}: {message}", hint=_QUERY_HINT
                              ) from None
-        raise ConfigError(f"cannot search the ledger: {message}", stage="search") from exc
+        raise
     return [Hit(path, t, kind, *_marked(snippet), rank=rank)
             for path, t, kind, snippet, rank in rows]
+
+
+def _index_error(path: Path, exc: sqlite3.DatabaseError) -> StorageError:
+    """A search that failed on the ledger itself: its index is damaged (or its tables are
+    gone), else what ``ledger_error`` says."""
+    message = str(exc)
+    if db_problem(exc) == DAMAGED or any(s in message for s in (
+            "vtable constructor failed", "SQL logic error", "no such table")):
+        return LedgerError(f"the search index of the ledger {path} is damaged ({message})",
+                           stage="search", hint="make it again from the ledger: "
+                           "summarize-video search --rebuild QUERY")
+    return ledger_error(path, exc)
 
 
 def _is_syntax_error(message: str) -> bool:

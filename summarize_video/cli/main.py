@@ -127,14 +127,16 @@ def config_command(path_only: bool, **values: Any) -> None:
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Most hits shown.")
+@click.option("--rebuild", is_flag=True,
+              help="Make the search index again from the ledger first (when it is damaged).")
 @LEDGER_OPTION
-def search_command(query: str, limit: int, ledger: Path | None) -> None:
+def search_command(query: str, limit: int, rebuild: bool, ledger: Path | None) -> None:
     """Search the summaries, captions and transcripts of every file summarized so far.
 
     QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, prefix*. Prints
     `file  mm:ss  kind  snippet` per hit, the best first.
     """
-    _guarded(False, False, lambda err: _search(query, limit, ledger, err))
+    _guarded(False, False, lambda err: _search(query, limit, ledger, err, rebuild))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
@@ -202,7 +204,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     from ..pipeline.summarizer import Summarizer
 
     options = options_from(values)
-    failed = succeeded = 0
+    failed = succeeded = unrecorded = 0
     bars = _Bars(err, not quiet and err.is_terminal)
     report = BatchReport(err, quiet)
     with report.on_interrupt(), bars.bar:
@@ -221,6 +223,10 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
                 err.print(f"[red]failed:[/] {escape(outcome.error.one_line())}", highlight=False)
                 continue
             succeeded += 1
+            if outcome.unrecorded is not None:  # outputs written, the ledger full: exit 1
+                unrecorded += 1
+                err.print(f"[yellow]warning:[/] {escape(outcome.unrecorded.one_line())}",
+                          highlight=False)
             result = outcome.result
             if result is None or quiet:
                 continue
@@ -238,7 +244,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
-    return EXIT_INPUT_FAILED if failed else EXIT_OK
+    return EXIT_INPUT_FAILED if failed or unrecorded else EXIT_OK
 
 
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
@@ -259,11 +265,14 @@ def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Co
     return EXIT_OK
 
 
-def _search(query: str, limit: int, ledger: Path | None, err: Console) -> int:
+def _search(query: str, limit: int, ledger: Path | None, err: Console, rebuild: bool) -> int:
     from ..catalog.ledger import Ledger, default_ledger_path
     from ..catalog.search import search
 
     with Ledger(ledger or default_ledger_path(), create=False) as book:
+        if rebuild:
+            book.rebuild_index()
+            err.print(f"rebuilt the search index of {book.path}", highlight=False, markup=False)
         hits = search(query, limit=limit, ledger=book)
     if not hits:
         err.print(f"no matches for {query!r} in {book.path}", highlight=False, markup=False)

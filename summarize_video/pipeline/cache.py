@@ -19,15 +19,22 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 
 CACHE_ENV = "SUMMARIZE_VIDEO_CACHE_DIR"
 DB_NAME = "cache.sqlite3"
 # Bump when the stored value format of any stage changes: old entries are then never read.
 SCHEMA = 1
+
+# Tests only: caps a cache's or ledger's size in pages, so that a full disk is met for real.
+MAX_PAGES_ENV = "SUMMARIZE_VIDEO_TEST_MAX_PAGES"
+# What ``db_problem`` makes of an SQLite error.
+FULL, DAMAGED, OTHER = "full", "damaged", "other"
 
 _HASH_CHUNK = 1 << 20
 # The cache file's own version (SQLite's user_version): 1 names backends by registry name.
@@ -79,18 +86,29 @@ class Cache:
                     "NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL)"
                 )
                 _migrate(self._db)
+            limit_pages(self._db)
         except (OSError, sqlite3.Error) as exc:
+            hint = "pass --cache-dir elsewhere or --no-cache"
+            if isinstance(exc, sqlite3.Error) and db_problem(exc) == DAMAGED:
+                hint = f"{_DAMAGED_HINT.format(self.folder / DB_NAME)}, or {hint}"
             raise ConfigError(f"cannot open the cache in {self.folder}: {exc}",
-                              stage="cache", hint="pass --cache-dir elsewhere or --no-cache"
-                              ) from exc
+                              stage="cache", hint=hint) from exc
         self._lock = threading.Lock()
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """An SQLite error inside becomes a ``StorageError`` naming the file and the fix."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise cache_error(self.folder / DB_NAME, exc) from exc
 
     def close(self) -> None:
         self._db.close()
 
     def get(self, stage: str, file_hash: str, params: dict[str, Any]) -> Any | None:
         key = stable_key(stage, file_hash, params)
-        with self._lock:
+        with self._storage(), self._lock:
             row = self._db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -98,34 +116,41 @@ class Cache:
         key = stable_key(stage, file_hash, params)
         text = json.dumps(value, ensure_ascii=False)
         blob = json.dumps(params, sort_keys=True, default=str)
-        with self._lock, self._db:
+        with self._storage(), self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
                 (key, stage, file_hash, blob, text, time.time()),
             )
 
+    def known_hash(self, path: Path | str) -> str | None:
+        """The file's SHA-256 if it was hashed at its present size and mtime, else None."""
+        p = Path(path)
+        st = p.stat()
+        with self._storage(), self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (str(p.resolve()), st.st_size, st.st_mtime_ns),
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def file_hash(self, path: Path | str) -> str:
         """SHA-256 of the file's bytes, remembered while its size and mtime stay the same."""
         p = Path(path)
         st = p.stat()
         real = str(p.resolve())
-        with self._lock:
-            row = self._db.execute(
-                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-                (real, st.st_size, st.st_mtime_ns),
-            ).fetchone()
-        if row:
-            return str(row[0])
+        known = self.known_hash(p)
+        if known is not None:
+            return known
         digest = hash_file(p)
-        with self._lock, self._db:
+        with self._storage(), self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
                              (real, st.st_size, st.st_mtime_ns, digest))
         return digest
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
+        with self._storage(), self._lock:
             rows = self._db.execute(
                 "SELECT stage, COUNT(*) FROM entries GROUP BY stage").fetchall()
         return {str(stage): int(n) for stage, n in rows}
@@ -148,6 +173,47 @@ def _migrate(db: sqlite3.Connection) -> None:
                        (stable_key(stage, file_hash, params),
                         json.dumps(params, sort_keys=True, default=str), key))
     db.execute(f"PRAGMA user_version = {FILE_VERSION}")
+
+
+_DAMAGED_HINT = ("delete {} or move it aside: it holds only captions and transcripts, made "
+                 "again by the next run")
+
+
+def db_problem(exc: sqlite3.Error) -> str:
+    """``FULL`` (its disk or its size limit), ``DAMAGED`` (a malformed or foreign file) or
+    ``OTHER``, for an SQLite error."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return FULL
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text \
+            or "not a database" in text:
+        return DAMAGED
+    return OTHER
+
+
+def cache_error(db: Path, exc: sqlite3.Error) -> StorageError:
+    """What a failed read or write of the cache file ``db`` costs: the file being summarized,
+    with the fix."""
+    problem = db_problem(exc)
+    if problem == FULL:
+        return StorageError(f"the cache file {db} is full ({exc})",
+                            hint="free space on its disk, pass --cache-dir elsewhere, or pass "
+                            "--no-cache")
+    if problem == DAMAGED:
+        return StorageError(f"the cache file {db} is damaged ({exc})",
+                            hint=f"{_DAMAGED_HINT.format(db)}; or pass --no-cache")
+    return StorageError(f"cannot use the cache file {db}: {exc}",
+                        hint="pass --cache-dir elsewhere or --no-cache")
+
+
+def limit_pages(db: sqlite3.Connection) -> None:
+    """Tests only: ``$SUMMARIZE_VIDEO_TEST_MAX_PAGES`` sets SQLite's ``max_page_count`` (never
+    below the file's present size), so that a write needing more pages fails as on a full
+    disk."""
+    budget = os.environ.get(MAX_PAGES_ENV)
+    if budget:
+        db.execute(f"PRAGMA max_page_count = {int(budget)}")
 
 
 def hash_file(path: Path | str) -> str:
