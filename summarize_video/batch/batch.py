@@ -2,10 +2,16 @@
 
 ``Batch.finish`` writes a file's outputs and records it in the ledger together (an interrupt
 in between abandons it); one file's failure becomes its ``Outcome`` and never stops the rest.
+
+The ledger also records which input owns each output file (path and SHA-256, see
+``catalog.owners``): a file is done before only while its outputs are still the ones it wrote,
+an existing file this tool did not write is never replaced without ``overwrite``, and a run
+claims each file while it summarizes it, so a second run over the same files leaves it alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -16,12 +22,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog.ledger import DONE, FAILED, Ledger
-from ..errors import EXIT_USAGE, StorageError, SummarizeVideoError
+from ..catalog import owners
+from ..catalog.ledger import DONE, FAILED, Ledger, catalog_path
+from ..errors import EXIT_USAGE, OutputError, StorageError, SummarizeVideoError
 from ..inputs.discovery import Input
 from ..limits import Limits
 from ..media.jobs import probe_file
 from ..options import Options
+from ..outputs.marks import carries_mark
+from ..outputs.naming import settle_stems
 from ..outputs.writers import get_writer, write_outputs
 from ..pipeline.cache import hash_file
 from ..pipeline.fingerprint import result_settings
@@ -51,6 +60,8 @@ class Outcome:
     # Done and written, but the ledger could not record it (a full disk): the next run does
     # it again. The CLI warns and exits 1.
     unrecorded: StorageError | None = None
+    # Why a skipped file was left alone when it was not done before (another run has it).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,6 +86,11 @@ class Batch:
     force: bool
     # Output file name stem per input path.
     stems: dict[Path, str]
+    # Replace existing output files this tool did not write.
+    overwrite: bool = False
+    # Where output ownership and claims are kept: the ledger, also with resume off when
+    # writing; None for a dry run.
+    owners: Ledger | None = None
 
     @property
     def options(self) -> Options:
@@ -137,16 +153,70 @@ class Batch:
         """The skipped outcome of a file done before with this content and these settings."""
         if self.book is None or not content_hash or self.force:
             return None
-        done = _done_outputs(self.book, content_hash, self.fingerprint, self.stems[item.path],
-                             self.options, self.write)
+        key = owner_key(item)
+        done = _done_outputs(self.book, content_hash, self.fingerprint,
+                             self.targets(item) if self.write else None,
+                             lambda p: self.owners is not None
+                             and owners.recorded_owner(self.owners.db, p) == key)
         return None if done is None else Outcome(item.path, outputs=done, skipped=True)
+
+    def targets(self, item: Input) -> tuple[Path, ...]:
+        """The files this run writes for ``item``."""
+        return tuple(Path(self.options.output_dir)
+                     / f"{self.stems[item.path]}.{get_writer(fmt).extension}"
+                     for fmt in self.options.formats)
+
+    def check_targets(self, item: Input) -> None:
+        """Refuse (``OutputError``) when a file this run would write for ``item`` exists and
+        this tool did not write it (neither the ledger's record nor its mark vouches for it),
+        unless ``overwrite``; nothing is written then."""
+        if not self.write or self.overwrite:
+            return
+        for target in self.targets(item):
+            if os.path.lexists(target) and not self._ours(target):
+                raise OutputError(f"{target} exists and was not written by summarize-video; "
+                                  "nothing was written for this file", path=str(item.path),
+                                  hint="pass --overwrite to replace it, or choose another "
+                                  "--output-dir")
+
+    def _ours(self, target: Path) -> bool:
+        if target.is_symlink() or not target.is_file():
+            return False
+        if self.owners is not None and owners.recorded_owner(self.owners.db, target):
+            return True
+        return carries_mark(target)
+
+    def claim(self, item: Input) -> Outcome | None:
+        """Claim ``item`` for this run; the skipped outcome when another live run has it."""
+        if self.owners is None:
+            return None
+        holder = owners.claim(self.owners.db, owner_key(item))
+        if holder is None:
+            return None
+        return Outcome(item.path, skipped=True, url=item.url,
+                       note=f"being summarized by another run ({holder.describe()})")
+
+    def release(self, item: Input) -> None:
+        if self.owners is not None:
+            owners.release(self.owners.db, owner_key(item))
+
+    def _write(self, item: Input, result: Result) -> list[Path]:
+        """Write the outputs of ``item`` (refusing files this tool did not write) and record
+        them as its own."""
+        self.check_targets(item)
+        stem = self.stems[item.path]
+        outputs = write_outputs(result, self.options.output_dir, self.options.formats,
+                                stem=stem)
+        if self.owners is not None:
+            owners.own(self.owners.db, owner_key(item), stem, outputs)
+        return outputs
 
     def finish(self, item: Input, content_hash: str | None, run: Callable[[], Result],
                started: float) -> Outcome:
         """Get the file's result from ``run``, then write and record it; an interrupt before
         the writing abandons it. ``started``: when the work on the file began."""
         opts, book, path, url = self.options, self.book, item.path, item.url
-        stem, write = self.stems[path], self.write
+        write = self.write
 
         def record(status: str, outputs: Sequence[Path], result: Result | None,
                    error: str | None = None) -> None:
@@ -164,11 +234,11 @@ class Batch:
 
         unrecorded = None
         try:
+            self.check_targets(item)  # before the work: no paid call for outputs refused
             result = run()
             if result.failure is None:
                 with interrupts_deferred():
-                    outputs = write_outputs(result, opts.output_dir, opts.formats,
-                                            stem=stem) if write else []
+                    outputs = self._write(item, result) if write else []
                     unrecorded = _recorded(record, outputs, result, path)
         except SummarizeVideoError as exc:
             return self._failed(item, exc, None, record, started)
@@ -194,13 +264,12 @@ class Batch:
                 record: Callable[..., None], started: float) -> Outcome:
         """A file that failed: what it made is written (a result without a summary), the
         failure recorded; a configuration error is raised once that is done."""
-        opts, path = self.options, item.path
+        path = item.path
         with interrupts_deferred():
             outputs: list[Path] = []
             if self.write and partial is not None:
                 try:
-                    outputs = write_outputs(partial, opts.output_dir, opts.formats,
-                                            stem=self.stems[path])
+                    outputs = self._write(item, partial)
                 except SummarizeVideoError as write_error:
                     log.warning("%s", write_error.one_line())
             if exc.exit_code == EXIT_USAGE:  # the configuration's fault, not the file's
@@ -239,21 +308,53 @@ def _recorded(record: Callable[..., None], outputs: Sequence[Path], result: Resu
     return None
 
 
-def _done_outputs(book: Ledger, content_hash: str, fingerprint: str, stem: str,
-                  opts: Options, write: bool) -> tuple[Path, ...] | None:
+def _done_outputs(book: Ledger, content_hash: str, fingerprint: str,
+                  expected: tuple[Path, ...] | None,
+                  owned: Callable[[Path], bool]) -> tuple[Path, ...] | None:
     """The outputs of this file done before with these settings, or None to (re)do it.
 
-    When writing, the files this run would write must all be there: deleting an output, or
-    choosing another output folder or format, redoes the file.
+    When writing (``expected``: the files this run would write), each must still be the one
+    this input wrote (``owned``: the ledger's record, path and hash): deleting or changing an
+    output, another input writing over it, or another output folder or format, redoes it.
     """
     entries = book.find_done(content_hash, fingerprint)
     if not entries:
         return None
-    if not write:
+    if expected is None:
         return tuple(Path(p) for p in entries[0].outputs)
-    expected = tuple(Path(opts.output_dir) / f"{stem}.{get_writer(fmt).extension}"
-                     for fmt in opts.formats)
-    return expected if all(p.is_file() for p in expected) else None
+    return expected if all(owned(p) for p in expected) else None
+
+
+def owner_key(item: Input) -> str:
+    """What the ledger records as the owner of an input's outputs: its catalog path; for a
+    URL a hash of it (a URL may carry a token)."""
+    if item.url is not None:
+        return "url:" + hashlib.sha256(item.url.encode("utf-8", "surrogateescape")).hexdigest()
+    return catalog_path(item.path)
+
+
+def settled_stems(book: Ledger, inputs: Sequence[Input], stems: dict[Path, str],
+                  folder: Path) -> dict[Path, str]:
+    """``stems`` made distinct from the outputs of other inputs recorded in ``folder``: each
+    input keeps the name its outputs have; one whose name another input's outputs have gets
+    a distinct one, with a warning naming both."""
+    keys = {i.path: owner_key(i) for i in inputs if i.path in stems}
+    kept = {p: stem for p, k in keys.items()
+            if (stem := owners.kept_stem(book.db, k, folder)) is not None}
+    others: dict[tuple[Path, str], str] = {}
+
+    def taken(path: Path, stem: str) -> bool:
+        other = owners.taken_by(book.db, keys[path], folder, stem)
+        if other is not None and stem == stems[path]:
+            others[(path, stem)] = other
+        return other is not None
+
+    settled = settle_stems(stems, kept, taken)
+    for (path, first), other in others.items():
+        if settled[path] != first and kept.get(path) is None:
+            log.warning("%s: %s.* in %s belong to %s; writing %s.* instead", path, first,
+                        folder, other, settled[path])
+    return settled
 
 
 @contextmanager

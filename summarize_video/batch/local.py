@@ -11,7 +11,8 @@ from .batch import Batch, Outcome
 
 
 def run_locally(batch: Batch, inputs: Sequence[Input]) -> Iterator[Outcome]:
-    """Summarize the inputs one after the other in this process, in order."""
+    """Summarize the inputs one after the other in this process, in order; each is claimed
+    in the ledger while it is summarized, and one another run has claimed is skipped."""
     summarizer = batch.summarizer
     for index, item in enumerate(inputs):
         summarizer.progress("files", index, len(inputs))
@@ -23,10 +24,16 @@ def run_locally(batch: Batch, inputs: Sequence[Input]) -> Iterator[Outcome]:
             yield refused
             continue
         content_hash = batch.content_hash(item)
-        skipped = batch.done_before(item, content_hash)
+        skipped = batch.done_before(item, content_hash) or batch.claim(item)
         if skipped is not None:
             yield skipped
             continue
-        run = functools.partial(summarizer.run, item.url or item.path)
-        yield batch.finish(item, content_hash, run, time.perf_counter())
+        try:
+            # Done by another run between the first look and the claim: a skip still.
+            outcome = batch.done_before(item, content_hash) or batch.finish(
+                item, content_hash, functools.partial(summarizer.run, item.url or item.path),
+                time.perf_counter())
+        finally:
+            batch.release(item)
+        yield outcome
     summarizer.progress("files", len(inputs), len(inputs))

@@ -18,7 +18,7 @@ from ..inputs.discovery import discover
 from ..options import Options
 from ..outputs.writers import check_output_dir, output_stems
 from ..pipeline.summarizer import Summarizer
-from .batch import Batch, Outcome
+from .batch import Batch, Outcome, settled_stems
 from .local import run_locally
 
 # Where files are summarized: in this process, or on a Ray cluster (batch.ray_executor).
@@ -36,6 +36,7 @@ def summarize_many(
     write: bool = True,
     resume: bool = True,
     force: bool = False,
+    overwrite: bool = False,
     ledger: Ledger | Path | str | None = None,
     summarizer: Summarizer | None = None,
     options: Options | None = None,
@@ -51,9 +52,11 @@ def summarize_many(
     ``summarize_video.inputs.discovery``). With ``resume`` (the default) every finished file is
     recorded in the ledger (``ledger``: a path or an open ``Ledger``; by default
     ``ledger.sqlite3`` beside the cache), and a file already done with the same content and
-    settings, whose output files are still there, is skipped (``Outcome.skipped``, no
-    ``result``) unless ``force``. ``resume=False`` neither reads nor writes the ledger. A dry
-    run never does. The summarizer's progress callback also hears ``("files", done, total)``.
+    settings, whose output files are still the ones it wrote, is skipped (``Outcome.skipped``,
+    no ``result``) unless ``force``. ``resume=False`` neither skips nor records files; output
+    ownership and claims are kept in the ledger still (see ``batch``): an existing file this
+    tool did not write fails its input unless ``overwrite``. A dry run never opens the ledger.
+    The summarizer's progress callback also hears ``("files", done, total)``.
 
     ``executor="ray"`` runs the files on a Ray cluster (``ray_address``; default
     ``$RAY_ADDRESS``, else a Ray instance on this machine) in ``ray_workers`` long-lived workers
@@ -84,14 +87,15 @@ def summarize_many(
     if write:
         check_output_dir(opts.output_dir)
     inputs = list(discover(paths, recursive=recursive, include=include, exclude=exclude))
-    book: Ledger | None = None
-    if resume and not opts.dry_run:
-        book = _open_ledger(ledger, opts)
+    opened = _open_ledger(ledger, opts, resume or write)  # output ownership is kept there too
+    book = opened if resume else None
     # With the backends the summarizer resolved: "auto" is a local model or a server.
     fingerprint = settings_fingerprint(opts, summarizer.backends()) if book is not None else ""
-    batch = Batch(summarizer, book, fingerprint, write, force,
-                  output_stems([i.path for i in inputs if i.error is None]))
     try:
+        stems = output_stems([i.path for i in inputs if i.error is None])
+        stems = settled_stems(opened, inputs, stems, opts.output_dir) if opened and write else stems
+        batch = Batch(summarizer, book, fingerprint, write, force, stems,
+                      overwrite=overwrite, owners=opened)
         if executor == RAY:
             from .ray_executor import run_on_ray
 
@@ -100,13 +104,17 @@ def summarize_many(
         else:
             yield from run_locally(batch, inputs)
     finally:
-        if book is not None and book is not ledger:
-            book.close()
+        if opened is not None and opened is not ledger:
+            opened.close()
 
 
-def _open_ledger(ledger: Ledger | Path | str | None, opts: Options) -> Ledger:
-    """The ledger given, or the one it names (by default beside the cache), checked: a damaged
-    ledger stops the batch before its first file."""
+def _open_ledger(ledger: Ledger | Path | str | None, opts: Options, wanted: bool
+                 ) -> Ledger | None:
+    """The ledger a batch uses (``ledger``: an open one, a path, or None for the default),
+    checked (a damaged ledger stops the batch before its first file); None when not
+    ``wanted`` or for a dry run."""
+    if not wanted or opts.dry_run:
+        return None
     book = ledger if isinstance(ledger, Ledger) else Ledger(
         ledger if ledger is not None else default_ledger_path(opts.cache_dir))
     try:

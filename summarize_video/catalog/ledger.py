@@ -32,6 +32,7 @@ from ..options import Options
 from ..pipeline.cache import DAMAGED, FULL, db_problem, default_cache_dir, limit_pages
 from ..pipeline.fingerprint import Backends, ledger_fingerprint
 from ..timeline import merge_repeats
+from . import owners
 
 if TYPE_CHECKING:
     from ..pipeline.results import Result
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 LEDGER_ENV = "SUMMARIZE_VIDEO_LEDGER"
 LEDGER_NAME = "ledger.sqlite3"
 # Bump when the tables change; an older ledger is migrated by creating what it lacks.
-SCHEMA = 1
+# 2: output ownership and run claims (see ``owners``).
+SCHEMA = 2
 
 DONE = "done"
 FAILED = "failed"
@@ -211,8 +213,10 @@ class Ledger:
         fts = fts5_available()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            (version,) = self.db.execute("PRAGMA user_version").fetchone()
             for statement in _statements(_TABLES):
                 self.db.execute(statement)
+            owners.create(self.db, version)
             indexed = self.db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
             if fts and not indexed:

@@ -85,7 +85,12 @@ class BatchReport:
         self.outcomes.append(outcome)
 
     def skipped_line(self, outcome: Outcome) -> None:
-        if not self.quiet:
+        if self.quiet:
+            return
+        if outcome.note:
+            self.err.print(f"[cyan]skipped:[/] {outcome.path} ({outcome.note})",
+                           highlight=False)
+        else:
             self.err.print(f"[cyan]skipped:[/] {outcome.path} (done before with the same "
                            "content and settings; --force redoes it)", highlight=False)
 

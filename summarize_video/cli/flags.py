@@ -214,6 +214,9 @@ BATCH_OPTIONS: list[Callable[[Any], Any]] = [
                  "repeatable."),
     click.option("--force", is_flag=True,
                  help="Redo files the ledger has done with the same content and settings."),
+    click.option("--overwrite", is_flag=True,
+                 help="Replace existing output files this tool did not write (by default a "
+                 "file whose outputs would replace them fails, and nothing is written)."),
     LEDGER_OPTION,
     click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                  show_default=True,

@@ -85,7 +85,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 @_common
 @click.version_option(__version__, "--version", prog_name="summarize-video")
 def summarize_command(paths: tuple[str, ...], recursive: bool, include: tuple[str, ...],
-                      exclude: tuple[str, ...], force: bool, ledger: Path | None,
+                      exclude: tuple[str, ...], force: bool, overwrite: bool,
+                      ledger: Path | None,
                       executor: str, ray_address: str | None, ray_workers: int | None,
                       llm_concurrency: int | None, quiet: bool, verbose: bool,
                       **values: Any) -> None:
@@ -97,7 +98,8 @@ def summarize_command(paths: tuple[str, ...], recursive: bool, include: tuple[st
     skipped. PATHS may be file:// URIs; with --executor ray they must be readable on every
     node. Also: `summarize-video ask VIDEO QUESTION`, `summarize-video search QUERY`.
     """
-    batch = {"include": include, "exclude": exclude, "force": force, "ledger": ledger,
+    batch = {"include": include, "exclude": exclude, "force": force,
+             "overwrite": overwrite, "ledger": ledger,
              "executor": executor, "ray_address": ray_address, "ray_workers": ray_workers,
              "llm_concurrency": llm_concurrency}
     _guarded(verbose, quiet, lambda err: _summarize(paths, recursive, quiet, values, err, batch))

@@ -3,8 +3,10 @@
 A stem never leaves the output folder (no separators, no leading dot or dash, no control
 characters), stays short enough for a file name with any extension and the temporary name
 used while writing, and two inputs of one batch never share one (``a/clip.mp4`` and
-``b/clip.mp4`` give ``clip`` and ``clip-b``). Stems are compared case-insensitively because
-macOS and Windows file systems are.
+``b/clip.mp4`` give ``clip`` and ``clip-b``). Across runs, ``settle_stems`` keeps each input
+the name its outputs already have and steers it off names whose outputs belong to another
+input (the ledger knows which). Stems are compared case-insensitively because macOS and
+Windows file systems are.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import itertools
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 # UTF-8 bytes of a stem: leaves room in a 255-byte file name for ".chapters.txt" and the
@@ -68,6 +70,34 @@ def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
         taken.add(stem.casefold())
         stems[p] = stem
     return stems
+
+
+def settle_stems(stems: Mapping[Path, str], kept: Mapping[Path, str],
+                 taken: Callable[[Path, str], bool]) -> dict[Path, str]:
+    """``stems`` (from ``output_stems``) made distinct from earlier runs' outputs too.
+
+    An input in ``kept`` keeps that stem (its outputs already have it) unless another input
+    of this batch kept it first; any other input whose stem another input's outputs already
+    have (``taken(path, stem)``) gets the first free candidate, as ``output_stems`` gives
+    within a batch. Inputs are settled in sorted order, so the outcome is the same whatever
+    order they come in.
+    """
+    order = sorted(stems, key=lambda p: (str(p).casefold(), str(p)))
+    given: set[str] = set()
+    settled: dict[Path, str] = {}
+    for p in order:
+        stem = kept.get(p)
+        if stem is not None and stem.casefold() not in given:
+            settled[p] = stem
+            given.add(stem.casefold())
+    for p in (p for p in order if p not in settled):
+        stem = stems[p]
+        if stem.casefold() in given or taken(p, stem):
+            stem = next(c for c in _candidates(p, sanitize_stem(p.stem))
+                        if c.casefold() not in given and not taken(p, c))
+        settled[p] = stem
+        given.add(stem.casefold())
+    return settled
 
 
 def _candidates(path: Path, base: str) -> Iterator[str]:
