@@ -220,7 +220,7 @@ class Batch:
 
         def record(status: str, outputs: Sequence[Path], result: Result | None,
                    error: str | None = None) -> None:
-            if book is None or not content_hash:
+            if book is None or content_hash is None:  # NOT_HASHED: refused, still recorded
                 return
             try:
                 book.record(path, content_hash=content_hash, settings_fp=self.fingerprint,

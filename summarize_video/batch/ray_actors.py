@@ -24,15 +24,19 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ray
 
-from ..errors import SummarizeVideoError
+from ..errors import EXIT_USAGE, StorageError, SummarizeVideoError
+from ..limits import Limits
+from ..media.jobs import probe_file
 from ..options import Options
 from ..pipeline.cache import Cache, hash_file
 from ..pipeline.results import Result
 from ..reasoning.base import Completion, Message
+from .batch import NOT_HASHED
 
 # Concurrency group of the calls that may run while a worker summarizes a file.
 SIDE = "side"
@@ -111,11 +115,14 @@ class SummarizeWorker:
 
     @ray.method(concurrency_group=SIDE)
     def file_hash(self, path: str) -> str | None:
-        """SHA-256 of a file, read on this node (remembered by the cache); None if unreadable."""
+        """SHA-256 of a file, read on this node (remembered by the cache); None if unreadable,
+        ``NOT_HASHED`` when the probe refuses it first (junk is not read to its end)."""
         try:
             cache = self.summarizer.cache
+            if not _hash_known(cache, path) and not _probe_passes(path, self.summarizer.options):
+                return NOT_HASHED  # the pipeline reports why, as this file's failure
             return cache.file_hash(path) if cache is not None else hash_file(path)
-        except OSError:
+        except (OSError, StorageError):
             return None  # the pipeline reports why, as this file's failure
 
     def summarize(self, path: str, url: str | None) -> FileDone:
@@ -216,3 +223,21 @@ class RemoteReasoner:
             raise error
         assert completion is not None
         return completion
+
+
+def _hash_known(cache: Cache | None, path: str) -> bool:
+    """Whether the cache remembers the file's hash for its present size and time."""
+    try:
+        return cache is not None and cache.known_hash(Path(path)) is not None
+    except (OSError, StorageError):
+        return False
+
+
+def _probe_passes(path: str, options: Options) -> bool:
+    """Whether the probe takes the file (as the local executor asks before hashing); a usage
+    error is left to the summarizer, which stops the run with it."""
+    try:
+        probe_file(Path(path), Limits.from_options(options), options.decode_timeout or None)
+    except SummarizeVideoError as exc:
+        return exc.exit_code == EXIT_USAGE  # the summarizer reports that one, as the run's
+    return True
