@@ -223,7 +223,10 @@ def test_registry(tiny_model: Path) -> None:
                                            device="cpu")
     assert isinstance(made.backend, WhisperBackend) and made.name == "whisper"
     assert made.model_id == str(tiny_model)
-    assert create_transcriber("auto", device="cpu").name == "whisper"
+    # auto: faster-whisper when installed, but an openai-whisper checkpoint goes to whisper.
+    assert create_transcriber("auto", device="cpu").name == "faster-whisper"
+    assert create_transcriber("auto", whisper_model=str(tiny_model), device="cpu"
+                              ).name == "whisper"
     tuned = create_transcriber("whisper", whisper_model=str(tiny_model), silence_gate=False,
                                no_speech_threshold=0.5, logprob_threshold=None,
                                compression_ratio_threshold=3.0)
@@ -237,8 +240,9 @@ def test_registry(tiny_model: Path) -> None:
 
 def test_import_does_not_import_torch() -> None:
     code = (
-        "import sys, summarize_video.transcription.whisper, summarize_video.media.audio\n"
-        "heavy = [m for m in ('torch', 'whisper') if m in sys.modules]\n"
+        "import sys, summarize_video.transcription.registry, summarize_video.media.audio\n"
+        "heavy = [m for m in ('torch', 'whisper', 'faster_whisper', 'ctranslate2')\n"
+        "         if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
