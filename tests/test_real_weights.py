@@ -72,3 +72,29 @@ def test_music_and_near_silence_give_no_speech(
     data = run(backend, media_file(name), tmp_path, tiny_models, real_tiny_en, real_tiny_en_pt,
                cli_runner)
     assert data["transcript"] == [], data["transcript"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_short_dialogue_line_survives_the_stock_phrase_guard(
+        backend: str, tmp_path: Path, tiny_models: dict[str, Path], real_tiny_en: Path,
+        real_tiny_en_pt: Path, cli_runner: CliRunner) -> None:
+    """A real, confident "Thank you." near 54 s of the drama scene, between other lines."""
+    drama = media_file("speech_audio/drama_60s_mono16k_whisperx_sample01.wav")
+    data = run(backend, drama, tmp_path, tiny_models, real_tiny_en, real_tiny_en_pt,
+               cli_runner)
+    thanks = [seg for seg in data["transcript"] if words(seg["text"]) == ["thank", "you"]]
+    assert len(thanks) == 1 and 52.5 <= thanks[0]["start"] <= 56.0, data["transcript"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_segment_ends_with_its_speech_not_at_the_next_words(
+        backend: str, tmp_path: Path, tiny_models: dict[str, Path], real_tiny_en: Path,
+        real_tiny_en_pt: Path, cli_runner: CliRunner) -> None:
+    """The line said at 14-17 s, then 22 s of silence, then "Banana." near 40 s."""
+    clip = media_file("speech_video/speech_then_silence_timecode_autoeditor_example.mp4")
+    data = run(backend, clip, tmp_path, tiny_models, real_tiny_en, real_tiny_en_pt,
+               cli_runner)
+    said = [seg for seg in data["transcript"] if "banana" in words(seg["text"])]
+    assert len(said) == 2, data["transcript"]
+    assert said[0]["start"] >= 13.0 and said[0]["end"] <= 18.5
+    assert 38.5 <= said[1]["start"] <= 40.5
