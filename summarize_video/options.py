@@ -21,6 +21,10 @@ AUTO = "auto"
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
 DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
+# CTranslate2 compute types the faster-whisper backend accepts; auto: int8 on the CPU,
+# float16 on CUDA.
+COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                 "float16", "bfloat16", "float32")
 DEFAULT_LLM_MODEL = "gpt-5-mini"
 # Reasoning model run in-process (transformers) when no API key and no server URL are given.
 DEFAULT_LOCAL_LLM_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -122,8 +126,12 @@ class Options:
     # Transcription backend: a name in transcription.registry.TRANSCRIBERS, or "auto" (the
     # best installed for the device).
     transcriber: str = AUTO
-    # Whisper model name or .pt path; None means "turbo" on CUDA and "base" elsewhere.
+    # Whisper model name (tiny, base, small, turbo...), a .pt checkpoint (openai-whisper) or a
+    # CTranslate2 folder or hub id (faster-whisper); None: "turbo" on CUDA, "base" elsewhere.
     whisper_model: str | None = None
+    # faster-whisper's CTranslate2 compute type (COMPUTE_TYPES); "auto" is int8 on the CPU
+    # and float16 on CUDA. The openai-whisper backend ignores it.
+    compute_type: str = AUTO
     # Whisper decoding temperature.
     temperature: float = 0.0
     # Temperature added on each fallback when decoding fails its checks; 0 disables fallback.
@@ -191,6 +199,9 @@ class Options:
             raise ConfigError(f"unknown caption context {self.caption_context!r}",
                               stage="options",
                               hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
+        if self.compute_type not in COMPUTE_TYPES:
+            raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
+                              hint=f"use one of {', '.join(COMPUTE_TYPES)}")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]

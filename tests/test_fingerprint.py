@@ -35,7 +35,8 @@ OTHER: dict[str, Any] = {
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
-    "whisper_model": "small", "temperature": 0.3, "temperature_increment": 0.0,
+    "whisper_model": "small", "compute_type": "float32", "temperature": 0.3,
+    "temperature_increment": 0.0,
     "language": "de", "silence_gate": False, "no_speech_threshold": 0.5,
     "logprob_threshold": -2.0, "compression_ratio_threshold": 3.0, "reasoner": "openai",
     "llm_model": "other-model", "base_url": "http://127.0.0.1:9/v1", "api_key": "k",
@@ -100,12 +101,14 @@ def test_an_option_listed_as_not_shaping_changes_no_key(name: str) -> None:
 
 
 def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
-    """Digests that the release before the stage folders computed for the same options:
-    existing ledgers keep matching (the cache keys' params are checked field by field)."""
-    assert fp.ledger_fingerprint(Options()) == "07800ae1073c664beb1eea26e5f7d4a7"
-    assert fp.ledger_fingerprint(Options(sampling="scene", focus="q", trust_remote_code=True)
+    """Digests that the release before the stage folders computed for the same options (its
+    only transcriber was openai-whisper): existing ledgers keep matching (the cache keys'
+    params are checked field by field)."""
+    w = Options(transcriber="whisper")
+    assert fp.ledger_fingerprint(w) == "07800ae1073c664beb1eea26e5f7d4a7"
+    assert fp.ledger_fingerprint(w.replace(sampling="scene", focus="q", trust_remote_code=True)
                                  ) == "7dbe7553371262cb4d94b0e975663282"
-    assert fp.ledger_fingerprint(Options(no_llm=True, caption_context="speech")
+    assert fp.ledger_fingerprint(w.replace(no_llm=True, caption_context="speech")
                                  ) == "6ae7bd1902a9e5a65ba728f6699c87fa"
     o = Options()
     captioner = captioning.create_captioner("auto", o)
@@ -118,8 +121,8 @@ def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
 
 def test_an_older_cache_is_migrated_and_keeps_its_hits(tmp_path: Path) -> None:
     """A cache written before backends had registry names (class names in its keys)."""
-    o = Options()
-    transcriber = transcription.create_transcriber("auto", o)
+    o = Options(transcriber="whisper")
+    transcriber = transcription.create_transcriber("whisper", o)
     new_params = fp.transcript_key(o, transcriber)
     old_params = {**new_params, "transcriber": "WhisperTranscriber"}
     db = sqlite3.connect(tmp_path / "cache.sqlite3")
@@ -151,3 +154,28 @@ def test_prompt_files_of_the_ledger_and_of_provenance() -> None:
                                                            "summary.md"]
     assert fp.prompt_files(o.replace(no_llm=True, caption_context="speech")) == [
         "caption.txt", "caption_context.txt"]
+
+
+def test_faster_whisper_keys_name_the_backend_and_its_compute_type() -> None:
+    """``auto`` picks faster-whisper when it is installed (but an openai-whisper .pt checkpoint
+    goes to whisper); its transcript key carries the compute type resolved for the device, and
+    the ledger names it even at its default."""
+    pytest.importorskip("faster_whisper")
+    o = Options(device="cpu")
+    assert transcription.resolve_transcriber("auto", "cpu") == "faster-whisper"
+    assert transcription.resolve_transcriber("auto", "cpu", "/models/tiny.pt") == "whisper"
+    fast = transcription.create_transcriber("auto", o)
+    key = fp.transcript_key(o, fast)
+    assert key["transcriber"] == "faster-whisper"
+    assert key["compute_type"] == "int8"
+    float32 = o.replace(compute_type="float32")
+    assert fp.transcript_key(float32, transcription.create_transcriber("auto", float32)
+                             )["compute_type"] == "float32"
+    whisper = o.replace(transcriber="whisper")
+    slow = transcription.create_transcriber("whisper", whisper)
+    assert "compute_type" not in fp.transcript_key(whisper, slow)
+    # A compute type set for the backend that has none changes nothing of its key.
+    assert fp.transcript_key(whisper.replace(compute_type="int8"), slow) == fp.transcript_key(
+        whisper, slow)
+    assert len({fp.ledger_fingerprint(o), fp.ledger_fingerprint(float32),
+                fp.ledger_fingerprint(whisper)}) == 3

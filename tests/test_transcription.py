@@ -223,7 +223,10 @@ def test_registry(tiny_model: Path) -> None:
                                            device="cpu")
     assert isinstance(made.backend, WhisperBackend) and made.name == "whisper"
     assert made.model_id == str(tiny_model)
-    assert create_transcriber("auto", device="cpu").name == "whisper"
+    # auto: faster-whisper when installed, but an openai-whisper checkpoint goes to whisper.
+    assert create_transcriber("auto", device="cpu").name == "faster-whisper"
+    assert create_transcriber("auto", whisper_model=str(tiny_model), device="cpu"
+                              ).name == "whisper"
     tuned = create_transcriber("whisper", whisper_model=str(tiny_model), silence_gate=False,
                                no_speech_threshold=0.5, logprob_threshold=None,
                                compression_ratio_threshold=3.0)
@@ -237,8 +240,9 @@ def test_registry(tiny_model: Path) -> None:
 
 def test_import_does_not_import_torch() -> None:
     code = (
-        "import sys, summarize_video.transcription.whisper, summarize_video.media.audio\n"
-        "heavy = [m for m in ('torch', 'whisper') if m in sys.modules]\n"
+        "import sys, summarize_video.transcription.registry, summarize_video.media.audio\n"
+        "heavy = [m for m in ('torch', 'whisper', 'faster_whisper', 'ctranslate2')\n"
+        "         if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
@@ -386,3 +390,58 @@ def test_stock_phrases() -> None:
         assert is_stock_phrase(text)
     for text in ("", "Thank you, Mr. President.", "Please subscribe the patient to the trial"):
         assert not is_stock_phrase(text)
+
+
+def test_a_segment_end_never_runs_across_a_stretch_the_gate_cut() -> None:
+    """A segment that whisper ends after the gap between two joined regions is stamped up to
+    the end of the region it starts in, not into the next one."""
+    t = np.arange(16000 * 2) / 16000
+    burst = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    silence = np.zeros(16000 * 10, np.float32)
+    clip = AudioClip(np.concatenate([silence, burst, silence, burst, silence]), offset=100.0)
+    regions = speech_regions(clip.samples, 16000)
+    first = regions[0][1] - regions[0][0]
+    fake_transcriber, _ = faked([
+        {"start": 0.5, "end": first + 0.5 + 0.3, "text": "runs on"},
+        {"start": first + 0.5 + 0.4, "end": first + 0.5 + 1.0, "text": "later"},
+    ])
+    transcript = fake_transcriber.transcribe(clip)
+    assert [(s.start, s.end, s.text) for s in transcript.segments] == [
+        (round(100 + regions[0][0] + 0.5, 3), round(100 + regions[0][1], 3), "runs on"),
+        (round(100 + regions[1][0] + 0.4, 3), round(100 + regions[1][0] + 1.0, 3), "later"),
+    ]
+
+
+def line(text: str, start: float, end: float, no_speech: float = 0.31,
+         logprob: float = -0.42) -> dict[str, Any]:
+    """A segment of a busy 30 s window: its no_speech_prob is the window's."""
+    return {"start": start, "end": end, "text": text, "no_speech_prob": no_speech,
+            "avg_logprob": logprob, "compression_ratio": 1.5}
+
+
+def test_a_confident_stock_line_in_dialogue_is_kept_a_lone_one_is_not() -> None:
+    before, after = line(" Here you go.", 52.7, 53.3), line(" He picks up the locket.", 55.7, 57.1)
+    thanks = line(" Thank you.", 53.4, 54.8)
+    assert filter_segments([before, thanks, after]) == ([before, thanks, after], 0)
+    assert filter_segments([thanks]) == ([], 1)  # alone: over silence or music
+    far = line(" Thank you.", 60.0, 61.0)
+    assert filter_segments([before, far]) == ([before], 1)  # seconds after the speech
+    unsure = line(" Thank you.", 53.4, 54.8, logprob=-0.7)
+    assert filter_segments([before, unsure, after]) == ([before, after], 1)
+    outro = line(" Thanks for watching!", 55.0, 56.0)
+    assert filter_segments([thanks, outro]) == ([], 2)  # stock phrases are no dialogue
+
+
+def test_the_silence_the_gate_cut_counts_as_distance_from_dialogue() -> None:
+    """Joined for the backend, a "Thank you." 10 s after the speech looks adjacent; the guards
+    judge it on the file's timeline."""
+    t = np.arange(16000 * 2) / 16000
+    burst = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    silence = np.zeros(16000 * 10, np.float32)
+    clip = AudioClip(np.concatenate([burst, silence, burst]))
+    first = speech_regions(clip.samples, 16000)[0][1]
+    fake_transcriber, _ = faked([line(" We choose to go.", 0.1, first),
+                                 line(" Thank you.", first + 0.6, first + 1.5)])
+    transcript = fake_transcriber.transcribe(clip)
+    assert [s.text for s in transcript.segments] == ["We choose to go."]
+    assert transcript.dropped == 1

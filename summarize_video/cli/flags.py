@@ -14,6 +14,7 @@ from ..captioning.registry import CAPTIONERS
 from ..catalog.ledger import LEDGER_ENV, LEDGER_NAME
 from ..options import (
     CAPTION_CONTEXT_MODES,
+    COMPUTE_TYPES,
     DEFAULT_LLM_MODEL,
     DEFAULT_LOCAL_LLM_MODEL,
     DEFAULT_WHISPER_MODEL_CPU,
@@ -76,7 +77,11 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  f"name ({', '.join(TRANSCRIBERS)})."),
     click.option("--whisper-model", default=None,
                  show_default=f"{DEFAULT_WHISPER_MODEL_CUDA} on CUDA, {DEFAULT_WHISPER_MODEL_CPU} "
-                 "otherwise", help="Whisper model name or path to a .pt checkpoint."),
+                 "otherwise", help="Whisper model name (tiny.en, base, turbo...), a .pt "
+                 "checkpoint (whisper) or a CTranslate2 folder or hub id (faster-whisper)."),
+    click.option("--compute-type", type=click.Choice(COMPUTE_TYPES), default=D.compute_type,
+                 show_default=True, help="faster-whisper's CTranslate2 compute type; auto is "
+                 "int8 on the CPU and float16 on CUDA."),
     click.option("--temperature", type=float, default=D.temperature, show_default=True,
                  help="Whisper decoding temperature."),
     click.option("--temperature-increment", type=click.FloatRange(min=0),

@@ -27,7 +27,7 @@ from ..captioning.registry import resolve_captioner
 from ..options import Options
 from ..reasoning.synthesis import PARTIAL
 from ..redaction import redact_url
-from ..transcription.registry import resolve_transcriber
+from ..transcription.registry import TRANSCRIBERS, resolve_transcriber
 
 # Options that change the captions (and so everything after them).
 CAPTION_FIELDS = ("captioner", "caption_model", "trust_remote_code", "caption_max_new_tokens",
@@ -36,7 +36,7 @@ CAPTION_FIELDS = ("captioner", "caption_model", "trust_remote_code", "caption_ma
 INTERVAL_FIELDS = ("interval",)
 SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
 # Options that change the transcript.
-TRANSCRIPT_FIELDS = ("transcriber", "whisper_model", "language", "temperature",
+TRANSCRIPT_FIELDS = ("transcriber", "whisper_model", "compute_type", "language", "temperature",
                      "temperature_increment", "silence_gate", "no_speech_threshold",
                      "logprob_threshold", "compression_ratio_threshold")
 # Options that change the summary (the reasoning step), and the switch that turns it off.
@@ -68,7 +68,7 @@ NOT_SHAPING: dict[str, str] = {
 }
 # Fields added to a stage after the first release, with the default under which they are left
 # out of keys and fingerprints (so caches and ledgers written before keep their hits).
-LATER: dict[str, object] = {"trust_remote_code": False}
+LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto"}
 
 # The result's ``settings`` block: the options named there, under the names shown.
 _SETTINGS_NAMES = {"sampling": "sampling", "interval": "interval_s",
@@ -99,7 +99,7 @@ class Backends:
     def of(cls, o: Options) -> Backends:
         """What the options name, before any backend is built."""
         return cls(captioner=resolve_captioner(o.captioner, o.device),
-                   transcriber=resolve_transcriber(o.transcriber, o.device))
+                   transcriber=resolve_transcriber(o.transcriber, o.device, o.whisper_model))
 
 
 def backend_name(backend: Any) -> str:
@@ -156,7 +156,16 @@ def transcript_key(o: Options, transcriber: Any) -> dict[str, Any]:
         # Audio longer than this is transcribed in pieces (cut in silences).
         "chunk_s": getattr(transcriber, "chunk_s", None),
     }
-    return _later(params, o, TRANSCRIPT_FIELDS)
+    params = _later(params, o, TRANSCRIPT_FIELDS)
+    # The numeric precision the backend runs at, where it has a choice (faster-whisper's
+    # compute type, "auto" resolved for the device); a backend without one ignores the option.
+    engine = getattr(transcriber, "backend", transcriber)
+    compute_type = getattr(engine, "compute_type", None)
+    if compute_type is not None:
+        params["compute_type"] = compute_type
+    else:
+        params.pop("compute_type", None)
+    return params
 
 
 # --- the result's settings, the ledger, provenance --------------------------------------------
@@ -205,10 +214,12 @@ def ledger_fingerprint(o: Options, backends: Backends | None = None) -> str:
     if not o.no_llm:
         names += [n for n in SUMMARY_FIELDS if n != "no_llm"]
     resolved = {"captioner": b.captioner, "transcriber": b.transcriber}
+    # Options the resolved transcriber reads beyond the shared ones are always named.
+    own = set(getattr(TRANSCRIBERS.get(b.transcriber), "option_fields", ()))
     options = {name: resolved.get(name, getattr(o, name)) for name in sorted(names)
                if name not in _SETTINGS_NAMES
                and not (name in LATER and getattr(o, name) == LATER[name]
-                        and name not in _FIRST_LEDGER)}
+                        and name not in _FIRST_LEDGER and name not in own)}
     blob = {
         "settings": result_settings(o, backends),
         "options": options,

@@ -21,8 +21,8 @@ from ..redaction import redact_url
 from .fingerprint import backend_name, prompt_files, prompt_record
 
 # Distributions whose versions change results (yt-dlp only matters for URL inputs).
-PACKAGES = ("torch", "transformers", "openai-whisper", "av", "openai", "numpy", "tiktoken",
-            "yt-dlp")
+PACKAGES = ("torch", "transformers", "openai-whisper", "faster-whisper", "ctranslate2", "av",
+            "openai", "numpy", "tiktoken", "yt-dlp")
 
 
 def build_provenance(
@@ -106,12 +106,17 @@ def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
     # A reasoner names its backend ("openai"); a gated transcriber holds its engine.
     engine = getattr(backend, "backend", None)
     inner = backend if engine is None or isinstance(engine, str) else engine
-    return {
+    record = {
         "backend": engine if isinstance(engine, str) and engine else default_backend,
         "class": type(inner).__name__,
         "model_id": str(getattr(backend, "model_id", "") or "") or None,
         "revision": _revision(inner),
     }
+    # The numeric precision, for a backend that has a choice (faster-whisper's compute type).
+    compute_type = getattr(inner, "compute_type", None)
+    if isinstance(compute_type, str):
+        record["compute_type"] = compute_type
+    return record
 
 
 def _revision(backend: Any) -> str | None:

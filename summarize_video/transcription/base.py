@@ -82,6 +82,8 @@ class RawSegment(TypedDict, total=False):
     no_speech_prob: float
     # gzip compression ratio of the text (a repetition loop compresses well).
     compression_ratio: float
+    # The decoding temperature that produced it (above 0: a fallback was needed).
+    temperature: float
 
 
 @dataclass(frozen=True)

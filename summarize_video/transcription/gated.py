@@ -191,14 +191,19 @@ class GatedTranscriber:
         found: Recognized = self.backend.transcribe(samples, language)
         log.info("%s ran on %.1f s of audio in %.1f s", self.name,
                  samples.size / WHISPER_SAMPLE_RATE, time.perf_counter() - started)
-        spoken = [dict(raw) for raw in found.segments if str(raw.get("text", "")).strip()]
+        heard = samples.size / WHISPER_SAMPLE_RATE
+        spoken = [raw for raw in found.segments if str(raw.get("text", "")).strip()]
+        placed = [self._placed(dict(raw), heard, spliced, offset) for raw in spoken]
+        # The guards see the segments on the file's timeline (what the gate cut is distance).
+        timed = [{**raw, "start": seg.start, "end": seg.end}
+                 for raw, seg in zip(spoken, placed, strict=True)]
         kept, dropped = filter_segments(
-            spoken, no_speech_threshold=self.no_speech_threshold,
+            timed, no_speech_threshold=self.no_speech_threshold,
             logprob_threshold=self.logprob_threshold,
             compression_ratio_threshold=self.compression_ratio_threshold,
         )
-        segments = [self._placed(raw, samples.size / WHISPER_SAMPLE_RATE, spliced, offset)
-                    for raw in kept]
+        kept_ids = {id(raw) for raw in kept}
+        segments = [seg for raw, seg in zip(timed, placed, strict=True) if id(raw) in kept_ids]
         flags: tuple[str, ...] = ()
         if not segments:
             flags = (FLAG_MUSIC_OR_NOISE,) if sound else (FLAG_NO_SPEECH,)
@@ -210,12 +215,14 @@ class GatedTranscriber:
     def _placed(raw: dict[str, Any], heard: float, spliced: Splice | None, offset: float
                 ) -> Segment:
         """A raw segment on the video's timeline. Clamped: a window without a closing
-        timestamp is given the window's full length."""
+        timestamp is given the window's full length, and an end never runs past the speech
+        region the segment starts in (across a stretch the gate cut out)."""
         start = min(max(float(raw.get("start", 0.0)), 0.0), heard)
         end = min(max(float(raw.get("end", start)), start), heard)
         if spliced is not None:
+            region_end = spliced.region_end(start)
             start = spliced.to_original(start)
-            end = max(start, spliced.to_original(end, is_end=True))
+            end = max(start, min(spliced.to_original(end, is_end=True), region_end))
         return Segment(start=round(start + offset, 3), end=round(end + offset, 3),
                        text=str(raw["text"]).strip())
 

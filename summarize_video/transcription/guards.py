@@ -22,6 +22,11 @@ from ..options import (
 # scores around no_speech_prob < 0.1 and avg_logprob > -0.4.
 PHRASE_NO_SPEECH_PROB = 0.2
 PHRASE_LOGPROB = -0.6
+# ... unless it is a line of dialogue: decoded without doubt (avg_logprob at least
+# PHRASE_LOGPROB, no_speech_prob under the no-speech threshold) and within this many seconds
+# of other speech that is kept. no_speech_prob belongs to the whole 30 s window, so a short
+# "Thank you." between lines of a busy scene can score 0.3 without being silence.
+PHRASE_NEIGHBOUR_S = 1.5
 
 # Sentences whisper is known to invent on silence, music and noise (YouTube outros and
 # subtitle credits in its training data). Matched, case-insensitively, against each sentence
@@ -94,11 +99,38 @@ def filter_segments(
     logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
     compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The segments that pass every guard (order kept) and how many were dropped."""
-    kept = [
-        s for s in segments
-        if drop_reason(s, no_speech_threshold=no_speech_threshold,
-                       logprob_threshold=logprob_threshold,
-                       compression_ratio_threshold=compression_ratio_threshold) is None
-    ]
+    """The segments that pass every guard (order kept) and how many were dropped. A stock
+    phrase that is a line of dialogue (``is_dialogue``) is kept; ``start``/``end`` should be
+    on the file's timeline, so that the silence the gate cut out counts as distance."""
+    reasons = [drop_reason(s, no_speech_threshold=no_speech_threshold,
+                           logprob_threshold=logprob_threshold,
+                           compression_ratio_threshold=compression_ratio_threshold)
+               for s in segments]
+    speech = [s for s, why in zip(segments, reasons, strict=True) if why is None]
+    kept = [s for s, why in zip(segments, reasons, strict=True)
+            if why is None or (why == "stock-phrase"
+                               and is_dialogue(s, speech, no_speech_threshold))]
     return kept, len(segments) - len(kept)
+
+
+def is_dialogue(segment: dict[str, Any], speech: list[dict[str, Any]],
+                no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD) -> bool:
+    """Whether a stock phrase is a confident line between other lines: avg_logprob at least
+    ``PHRASE_LOGPROB``, no_speech_prob under ``no_speech_threshold`` (0.6 when None), and
+    a segment of ``speech`` (kept, not a stock phrase) within ``PHRASE_NEIGHBOUR_S``."""
+    logprob = _stat(segment, "avg_logprob")
+    no_speech = _stat(segment, "no_speech_prob")
+    limit = DEFAULT_NO_SPEECH_THRESHOLD if no_speech_threshold is None else no_speech_threshold
+    if logprob is None or logprob < PHRASE_LOGPROB or (no_speech is not None
+                                                       and no_speech >= limit):
+        return False
+    start, end = _stat(segment, "start"), _stat(segment, "end")
+    if start is None or end is None:
+        return False
+    for other in speech:
+        a, b = _stat(other, "start"), _stat(other, "end")
+        if a is None or b is None or is_stock_phrase(str(other.get("text", ""))):
+            continue
+        if a - PHRASE_NEIGHBOUR_S <= end and start <= b + PHRASE_NEIGHBOUR_S:
+            return True
+    return False

@@ -190,6 +190,18 @@ class Splice:
             return end
         return self.regions[i + 1][0]
 
+    def region_end(self, t: float) -> float:
+        """The end, on the clip's timeline, of the region that a segment starting at joined
+        time ``t`` is placed in: its end may not run past it, across a stretch the gate cut
+        out (a time in a gap belongs to the next region, as ``to_original`` places it)."""
+        if not self.regions:
+            return t
+        i = max(int(np.searchsorted(self.joined_starts, t, side="right")) - 1, 0)
+        start, end = self.regions[i]
+        if start + (t - self.joined_starts[i]) <= end or i + 1 == len(self.regions):
+            return end
+        return self.regions[i + 1][1]
+
 
 def splice(samples: np.ndarray, sample_rate: int, regions: list[tuple[float, float]],
            gap: float = 0.5) -> tuple[np.ndarray, Splice]:

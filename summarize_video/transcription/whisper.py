@@ -145,7 +145,7 @@ class WhisperBackend:
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise ModelLoadError(f"cannot import whisper: {exc}", path=model_id,
                                  hint="pip install openai-whisper") from exc
-        self._language = _normalise_language(self._language_arg)
+        self._language = normalise_language(self._language_arg)
         name = model_id
         if name not in whisper.available_models() and _looks_like_path(name):
             checkpoint = Path(name).expanduser()
@@ -226,7 +226,7 @@ class WhisperTranscriber(GatedTranscriber):
                          **thresholds)
 
 
-def _normalise_language(language: str | None) -> str | None:
+def normalise_language(language: str | None) -> str | None:
     """``"English"``/``"EN"`` -> ``"en"``; ConfigError for a language whisper does not know."""
     if not language:
         return None
