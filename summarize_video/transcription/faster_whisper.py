@@ -32,7 +32,12 @@ from ..options import (
     Options,
 )
 from .base import RawSegment, Recognized, reason
-from .whisper import normalise_language, temperature_schedule
+from .whisper import (
+    check_temperatures,
+    decoding_values,
+    normalise_language,
+    temperature_schedule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +86,7 @@ class FasterWhisperBackend:
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
         beam_size: int = 1,
     ) -> None:
-        if temperature < 0 or temperature_increment < 0:
-            raise ConfigError("whisper temperature and temperature increment must not be "
-                              "negative", stage="options",
-                              hint="use e.g. --temperature 0 --temperature-increment 0.2")
+        check_temperatures(temperature, temperature_increment)
         if compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")
@@ -107,13 +109,8 @@ class FasterWhisperBackend:
 
     @classmethod
     def from_options(cls, options: Options) -> FasterWhisperBackend:
-        o = options
-        return cls(o.whisper_model, device=o.device, compute_type=o.compute_type,
-                   language=o.language, temperature=o.temperature,
-                   temperature_increment=o.temperature_increment,
-                   no_speech_threshold=o.no_speech_threshold,
-                   logprob_threshold=o.logprob_threshold,
-                   compression_ratio_threshold=o.compression_ratio_threshold)
+        return cls(options.whisper_model, compute_type=options.compute_type,
+                   **decoding_values(options))
 
     @classmethod
     def available(cls, device: str) -> bool:

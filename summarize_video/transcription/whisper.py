@@ -42,6 +42,23 @@ def temperature_schedule(temperature: float, increment: float) -> tuple[float, .
     return (temperature,)
 
 
+def check_temperatures(temperature: float, increment: float) -> None:
+    """ConfigError for a negative temperature or increment (both Whisper-family backends)."""
+    if temperature < 0 or increment < 0:
+        raise ConfigError("whisper temperature and temperature increment must not be negative",
+                          stage="options",
+                          hint="use e.g. --temperature 0 --temperature-increment 0.2")
+
+
+def decoding_values(o: Options) -> dict[str, Any]:
+    """The ``Options`` every Whisper-family backend decodes with, as its keywords."""
+    return dict(device=o.device, language=o.language, temperature=o.temperature,
+                temperature_increment=o.temperature_increment,
+                no_speech_threshold=o.no_speech_threshold,
+                logprob_threshold=o.logprob_threshold,
+                compression_ratio_threshold=o.compression_ratio_threshold)
+
+
 def _looks_like_path(model: str) -> bool:
     return model.endswith((".pt", ".pth")) or os.sep in model or "/" in model
 
@@ -65,12 +82,7 @@ class WhisperBackend:
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
     ) -> None:
-        if temperature < 0 or temperature_increment < 0:
-            raise ConfigError(
-                "whisper temperature and temperature increment must not be negative",
-                stage="options",
-                hint="use e.g. --temperature 0 --temperature-increment 0.2",
-            )
+        check_temperatures(temperature, temperature_increment)
         self._model_arg = os.fspath(model) if model is not None else None
         self._device_arg = device
         self._language_arg = language or None
@@ -88,12 +100,7 @@ class WhisperBackend:
 
     @classmethod
     def from_options(cls, options: Options) -> WhisperBackend:
-        o = options
-        return cls(o.whisper_model, device=o.device, language=o.language,
-                   temperature=o.temperature, temperature_increment=o.temperature_increment,
-                   no_speech_threshold=o.no_speech_threshold,
-                   logprob_threshold=o.logprob_threshold,
-                   compression_ratio_threshold=o.compression_ratio_threshold)
+        return cls(options.whisper_model, **decoding_values(options))
 
     @classmethod
     def available(cls, device: str) -> bool:
