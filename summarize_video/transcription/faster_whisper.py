@@ -24,20 +24,10 @@ from ..media.audio import WHISPER_SAMPLE_RATE
 from ..options import (
     AUTO,
     COMPUTE_TYPES,
-    DEFAULT_COMPRESSION_RATIO_THRESHOLD,
-    DEFAULT_LOGPROB_THRESHOLD,
-    DEFAULT_NO_SPEECH_THRESHOLD,
-    DEFAULT_WHISPER_MODEL_CPU,
-    DEFAULT_WHISPER_MODEL_CUDA,
     Options,
 )
 from .base import RawSegment, Recognized, reason
-from .whisper import (
-    check_temperatures,
-    decoding_values,
-    normalise_language,
-    temperature_schedule,
-)
+from .whisper_family import WhisperFamilyBackend, decoding_values, normalise_language
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +53,7 @@ def cpu_threads() -> int:
     return int(torch.get_num_threads()) if torch is not None else 0
 
 
-class FasterWhisperBackend:
+class FasterWhisperBackend(WhisperFamilyBackend):
     """faster-whisper as a ``SpeechBackend``, loaded once on first use (or by ``load()``)."""
 
     # Its name in transcription.registry (what cache keys and provenance record).
@@ -71,41 +61,18 @@ class FasterWhisperBackend:
     # Options this backend reads beyond those every transcriber shares (always fingerprinted).
     option_fields = ("compute_type",)
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | None = None,
-        *,
-        device: str = AUTO,
-        compute_type: str = AUTO,
-        language: str | None = None,
-        temperature: float = 0.0,
-        temperature_increment: float = 0.2,
-        download_root: str | None = None,
-        no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
-        logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
-        compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
-        beam_size: int = 1,
-    ) -> None:
-        check_temperatures(temperature, temperature_increment)
+    def __init__(self, model: str | os.PathLike[str] | None = None, *,
+                 compute_type: str = AUTO, beam_size: int = 1, **decoding: Any) -> None:
+        """``decoding``: the keywords every Whisper-family backend takes (``device``,
+        ``language``, temperatures, thresholds, ``download_root``)."""
+        super().__init__(model, **decoding)
         if compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")
-        self._model_arg = os.fspath(model) if model is not None else None
-        self._device_arg = device
         self._compute_arg = compute_type
-        self._language_arg = language or None
-        self.temperatures = temperature_schedule(temperature, temperature_increment)
-        self.download_root = download_root
-        self.no_speech_threshold = no_speech_threshold
-        self.logprob_threshold = logprob_threshold
-        self.compression_ratio_threshold = compression_ratio_threshold
         # Greedy decoding, as the openai-whisper backend does.
         self.beam_size = beam_size
-        self._device: str | None = None
-        self._model_id: str | None = None
         self._compute_type: str | None = None
-        self._language: str | None = None
-        self._model: Any = None
 
     @classmethod
     def from_options(cls, options: Options) -> FasterWhisperBackend:
@@ -121,37 +88,13 @@ class FasterWhisperBackend:
         """Whether this backend can load ``model`` at all (not an openai-whisper .pt file)."""
         return model is None or not str(model).endswith((".pt", ".pth"))
 
-    def __repr__(self) -> str:
-        return f"FasterWhisperBackend({self._model_arg!r})"
-
     def _resolve(self) -> None:
         if self._model_id is not None:
             return
-        from ..devices import resolve_device
-
-        resolved = resolve_device(self._device_arg)
-        # CTranslate2 runs on CUDA or the CPU (no MPS).
-        self._device = resolved if resolved.startswith("cuda") else "cpu"
-        cuda = self._device.startswith("cuda")
-        if self._model_arg is None:
-            self._model_id = DEFAULT_WHISPER_MODEL_CUDA if cuda else DEFAULT_WHISPER_MODEL_CPU
-        else:
-            self._model_id = self._model_arg
+        super()._resolve()
+        assert self._device is not None
         self._compute_type = (default_compute_type(self._device) if self._compute_arg == AUTO
                               else self._compute_arg)
-
-    @property
-    def model_id(self) -> str:
-        """The model name, hub id or folder (``None`` resolved per device)."""
-        self._resolve()
-        assert self._model_id is not None
-        return self._model_id
-
-    @property
-    def device(self) -> str:
-        self._resolve()
-        assert self._device is not None
-        return self._device
 
     @property
     def compute_type(self) -> str:
@@ -159,10 +102,6 @@ class FasterWhisperBackend:
         self._resolve()
         assert self._compute_type is not None
         return self._compute_type
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._model is not None
 
     def load(self) -> None:
         """Load the model now (idempotent); raises ``ModelLoadError`` naming the model."""
@@ -187,10 +126,7 @@ class FasterWhisperBackend:
             raise ModelLoadError(f"cannot load faster-whisper model {model_id!r} "
                                  f"({compute_type} on {device}): {reason(exc)}",
                                  path=model_id, hint=MODEL_HINT) from exc
-        if not model.model.is_multilingual and self._language not in (None, "en"):
-            log.warning("%s is an English-only model; ignoring language %r",
-                        model_id, self._language)
-            self._language = "en"
+        self._keep_english(bool(model.model.is_multilingual))
         self._model = model
         log.info("faster-whisper model %s loaded in %.1f s", model_id,
                  time.perf_counter() - started)
