@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video import summarize_many
-from summarize_video.catalog.ledger import Ledger
+from summarize_video.catalog.ledger import SCHEMA, Ledger
 from summarize_video.cli.main import cli
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
@@ -149,7 +149,7 @@ def test_an_older_ledger_is_migrated_and_keeps_resuming(
     rerun = run_cli(str(a), "--format", "md,srt")
     assert skipped(rerun.output) == [str(a)], rerun.output
     with sqlite3.connect(ledger) as con:
-        assert con.execute("PRAGMA user_version").fetchone() == (2,)
+        assert con.execute("PRAGMA user_version").fetchone() == (SCHEMA,)
         owners = con.execute("SELECT owner FROM outputs").fetchall()
     assert owners == [(str(a),), (str(a),)]
 

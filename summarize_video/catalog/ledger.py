@@ -32,7 +32,7 @@ from ..options import Options
 from ..pipeline.cache import DAMAGED, FULL, db_problem, default_cache_dir, limit_pages
 from ..pipeline.fingerprint import Backends, ledger_fingerprint
 from ..timeline import merge_repeats
-from . import owners
+from . import owners, versions
 
 if TYPE_CHECKING:
     from ..pipeline.results import Result
@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 LEDGER_ENV = "SUMMARIZE_VIDEO_LEDGER"
 LEDGER_NAME = "ledger.sqlite3"
 # Bump when the tables change; an older ledger is migrated by creating what it lacks.
-# 2: output ownership and run claims (see ``owners``).
-SCHEMA = 2
+# 2: output ownership and run claims (see ``owners``). 3: every version of every file's
+# annotations (see ``versions``).
+SCHEMA = 3
 
 DONE = "done"
 FAILED = "failed"
@@ -217,6 +218,7 @@ class Ledger:
             for statement in _statements(_TABLES):
                 self.db.execute(statement)
             owners.create(self.db, version)
+            versions.create(self.db)
             indexed = self.db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
             if fts and not indexed:
@@ -289,6 +291,9 @@ class Ledger:
             self.db.execute("DELETE FROM passages WHERE path = ?", (key,))
             self.db.executemany("INSERT INTO passages (path, t, kind, text) VALUES (?, ?, ?, ?)",
                                 [(key, t, kind, text) for t, kind, text in pieces])
+            if status == DONE and result is not None:
+                versions.record(self.db, key, content_hash=content_hash,
+                                settings_fp=settings_fp, result=result)
 
 
 def ledger_error(path: Path, exc: sqlite3.Error,

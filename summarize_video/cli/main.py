@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._version import __version__
+from ..catalog.export import FORMATS as EXPORT_FORMATS
 from ..errors import (
     EXIT_INPUT_FAILED,
     EXIT_INTERRUPTED,
@@ -30,6 +31,7 @@ from ..pipeline.cost import format_cost_line
 from ..redaction import redact_url
 from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
 from .flags import LEDGER_OPTION, batch_options, options_from, pipeline_options
+from .library import ask_library_body, export_body
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -45,6 +47,8 @@ Examples:
   summarize-video talk.mp4 --dry-run
   summarize-video ask talk.mp4 "What does she say about pricing?"
   summarize-video search "whiteboard"
+  summarize-video ask-library "Which talks cover pricing?"
+  summarize-video export dataset/ --format parquet --latest
 \b
 Python:
   from summarize_video import summarize
@@ -139,6 +143,47 @@ def search_command(query: str, limit: int, rebuild: bool, ledger: Path | None) -
     `file  mm:ss  kind  snippet` per hit, the best first.
     """
     _guarded(False, False, lambda err: _search(query, limit, ledger, err, rebuild))
+
+
+@cli.command("ask-library", context_settings=CONTEXT)
+@click.argument("question")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most catalog passages retrieved for the question.")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Only files whose path matches GLOB (repeatable), e.g. 'lectures/*'.")
+@LEDGER_OPTION
+@_common
+def ask_library_command(question: str, limit: int, include: tuple[str, ...],
+                        ledger: Path | None, quiet: bool, verbose: bool, **values: Any) -> None:
+    """Answer QUESTION from every file summarized so far, citing file and mm:ss.
+
+    The most relevant passages of the catalog (summaries, chapters, captions, speech, screen
+    text) go to the LLM as data; citations it makes up are dropped. --dry-run prints the
+    request and its tokens.
+    """
+    _guarded(verbose, quiet, lambda err: ask_library_body(question, limit, include, ledger,
+                                                          quiet, values, err))
+
+
+@cli.command("export", context_settings=CONTEXT)
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl",
+              show_default=True, help="parquet needs pyarrow: pip install "
+              "'summarize-video[export]'.")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Only files whose path matches GLOB (repeatable).")
+@click.option("--since", metavar="DATE", help="Only versions finished from DATE on "
+              "(ISO date or date-time).")
+@click.option("--latest", is_flag=True, help="Only the newest version of each file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@LEDGER_OPTION
+def export_command(out: Path, fmt: str, include: tuple[str, ...], since: str | None,
+                   latest: bool, quiet: bool, ledger: Path | None) -> None:
+    """Write the catalog as a dataset into folder OUT: files.FORMAT (one row per version of
+    a file) and entries.FORMAT (one row per caption, speech segment, screen text, chapter and
+    key moment), each row with its settings fingerprint and model ids."""
+    _guarded(False, quiet, lambda err: export_body(out, fmt, include, since, latest, ledger,
+                                                   quiet, err))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
