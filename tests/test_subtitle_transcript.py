@@ -251,3 +251,39 @@ def test_huge_sidecar_is_not_read(video: Path, model_opts: dict[str, Any]) -> No
                for n in result.notes)
     with pytest.raises(InputError, match="over the limit"):
         summarize(video, no_llm=True, interval=1, transcript_source="subtitles", **model_opts)
+
+
+# -- speech recognition's note, limits, options ------------------------------------------------
+
+def test_speech_recognition_is_named_in_prompt_and_json(
+        tmp_path: Path, tiny_models: dict[str, Path], chat_server: Any,
+        model_opts: dict[str, Any]) -> None:
+    video = media_file("speech_video/talkinghead_vfr_videoretalking_face1.mp4")
+    result = summarize(video, interval=3, base_url=chat_server.base_url,
+                       llm_model="test-model", **model_opts)
+    assert result.transcript, "tiny whisper emits gibberish segments on real speech"
+    source = result.speech["source"]
+    assert source["kind"] == "asr" and source["model"] == model_opts["whisper_model"]
+    assert source["language"] == result.language
+    note = (f"The transcript comes from speech recognition ({source['backend']}, language "
+            f"{result.language}).")
+    assert note in result.notes and note in user_message(chat_server.requests[0])
+
+
+def test_an_embedded_track_is_read_up_to_the_byte_limit(tmp_path: Path) -> None:
+    from summarize_video.media.subtitle_tracks import read_cues, track_cues
+
+    video = subbed(tmp_path, "long.mkv", [("srt", SRT, "eng", False)])
+    whole = track_cues(video, 2, MAX_SUBTITLE_BYTES, timeout=60)
+    assert [c[2] for c in whole.cues] == ["{\\i1}Hello{\\i0} there", "second {\\b1}line{\\b0}"]
+    assert not whole.truncated
+    cut = read_cues(video, 2, max_bytes=len(whole.cues[0][2]) + 3)
+    assert len(cut.cues) == 1 and cut.truncated
+
+
+def test_unknown_transcript_source_is_a_config_error() -> None:
+    from summarize_video.errors import ConfigError
+    from summarize_video.options import Options
+
+    with pytest.raises(ConfigError, match="unknown transcript source 'ocr'"):
+        Options(transcript_source="ocr")
