@@ -100,13 +100,13 @@ def test_empty_ass_tracks_pick_by_language_and_fall_back_to_speech(
     """The real MKV's three ASS tracks (eng default, por, spa) hold no cues: the one the rule
     picks is named in a note and speech recognition makes the transcript."""
     video = media_file(ASS_MKV)
-    result = summarize(video, no_llm=True, interval=1, language="pt", **model_opts)
+    result = summarize(video, no_llm=True, interval=3, language="pt", **model_opts)
     assert any("subtitles (track 3, ssa) hold no text" in n for n in result.notes)
     assert result.speech["source"]["kind"] == "asr"
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert any("subtitles (track 2, ssa) hold no text" in n for n in result.notes)
     with pytest.raises(InputError, match="hold no text"):
-        summarize(video, no_llm=True, interval=1, transcript_source="subtitles", **model_opts)
+        summarize(video, no_llm=True, interval=3, transcript_source="subtitles", **model_opts)
 
 
 # -- generated tracks ------------------------------------------------------------------------
@@ -115,25 +115,25 @@ def test_srt_ass_and_vtt_tracks_are_cleaned_and_picked_by_language(
         tmp_path: Path, model_opts: dict[str, Any]) -> None:
     video = subbed(tmp_path, "three.mkv", [("srt", SRT, "fre", False), ("ass", ASS, "eng", True),
                                            ("vtt", VTT, "ger", False)])
-    default = summarize(video, no_llm=True, interval=1, **model_opts)
+    default = summarize(video, no_llm=True, interval=3, **model_opts)
     # ASS: override blocks gone, \N a space, the repeat merged, the empty cue dropped.
     assert texts(default) == ["Hi there", "last"]
     first = default.transcript[0]
     assert first.start == pytest.approx(0.5, abs=0.05) and first.end == pytest.approx(1.8, abs=0.05)
     assert default.language == "en" and default.speech["source"]["stream"] == 3
-    french = summarize(video, no_llm=True, interval=1, language="fr", **model_opts)
+    french = summarize(video, no_llm=True, interval=3, language="fr", **model_opts)
     assert texts(french) == ["Hello there", "second line"] and french.language == "fr"
-    german = summarize(video, no_llm=True, interval=1, language="de", **model_opts)
+    german = summarize(video, no_llm=True, interval=3, language="de", **model_opts)
     assert texts(german) == ["vtt & cue"] and german.speech["source"]["codec"] == "webvtt"
     # An unmatched language falls back to the default track.
-    assert texts(summarize(video, no_llm=True, interval=1, language="ja", **model_opts)) == \
+    assert texts(summarize(video, no_llm=True, interval=3, language="ja", **model_opts)) == \
         ["Hi there", "last"]
 
 
 def test_subtitles_without_audio_still_give_a_transcript(tmp_path: Path,
                                                          model_opts: dict[str, Any]) -> None:
     video = subbed(tmp_path, "mute.mkv", [("srt", SRT, "eng", False)], audio=False)
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert texts(result) == ["Hello there", "second line"]
     assert "The file has no audio track: what is said comes from its subtitles." in result.notes
 
@@ -142,7 +142,7 @@ def test_bitmap_only_file_is_noted_and_falls_back_to_speech(
         tmp_path: Path, model_opts: dict[str, Any], cli_runner: CliRunner,
         tiny_models: dict[str, Path]) -> None:
     video = subbed(tmp_path, "dvd.mkv", [], bitmap=True)
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert any("holds pictures, not text: it was skipped" in n for n in result.notes)
     assert result.speech["source"]["kind"] == "asr"
     res = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, tmp_path / "out"),
@@ -184,19 +184,19 @@ def test_sidecars_by_language_and_our_own_caption_outputs_ignored(
     (folder / "talk.en.srt").write_text(SRT, encoding="utf-8")
     (folder / "talk.de.vtt").write_text(VTT, encoding="utf-8")
     (folder / "talk.captions.srt").write_text(SRT.replace("Hello", "CAPTION"), encoding="utf-8")
-    result = summarize(video, no_llm=True, interval=1, language="de", **model_opts)
+    result = summarize(video, no_llm=True, interval=3, language="de", **model_opts)
     assert texts(result) == ["vtt & cue"] and result.language == "de"
     assert result.speech["source"]["file"] == "talk.de.vtt"
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert result.speech["source"]["file"] == "talk.de.vtt"  # the first by name
     (folder / "talk.vtt").write_text(VTT.replace("vtt", "plain"), encoding="utf-8")
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert texts(result) == ["plain & cue"]  # NAME.vtt before NAME.LANG.*
 
 
 def test_transcript_asr_ignores_sidecars(video: Path, model_opts: dict[str, Any]) -> None:
     (video.parent / "talk.srt").write_text(SRT, encoding="utf-8")
-    result = summarize(video, no_llm=True, interval=1, transcript_source="asr", **model_opts)
+    result = summarize(video, no_llm=True, interval=3, transcript_source="asr", **model_opts)
     assert result.speech["source"]["kind"] == "asr"
     assert result.speech["source"]["model"] == model_opts["whisper_model"]
     assert "Hello there" not in " ".join(texts(result))
@@ -219,13 +219,14 @@ def test_transcript_subtitles_without_any_is_a_one_line_error(
     (SRT.replace("Hello", "Caf\u00e9").encode("cp1252"), "Caf\u00e9 there"),
     ("\ufeff".encode("utf-16-le") + SRT.replace("Hello", "\u00dcber").encode("utf-16-le"),
      "\u00dcber there"),
+    (SRT.replace("Hello", "\u00c0 bient\u00f4t").encode("utf-16-be"), "\u00c0 bient\u00f4t there"),
     (SRT.replace("Hello", "Gr\u00fc\u00dfe").replace("\n", "\r\n").encode("utf-8"),
      "Gr\u00fc\u00dfe there"),
 ])
 def test_sidecar_encodings(video: Path, model_opts: dict[str, Any], data: bytes,
                            expected: str) -> None:
     (video.parent / "talk.en.srt").write_bytes(data)
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert texts(result) == [expected, "second line"] and result.language == "en"
 
 
@@ -234,7 +235,7 @@ def test_broken_timestamps_are_skipped_with_a_note(video: Path,
     broken = ("1\n00:00:xx,500 --> 00:00:01,200\nlost\n\n2\n00:00:01,500 --> 00:00:02,500\nkept\n"
               "\n3\nno timing at all\n\n4\n00:00:02,600 --> 00:00:02,900\n\n")
     (video.parent / "talk.srt").write_text(broken, encoding="utf-8")
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert texts(result) == ["kept"]
     assert any("2 cue(s) of the subtitles (file talk.srt) had unreadable timestamps" in n
                for n in result.notes)
@@ -245,12 +246,12 @@ def test_huge_sidecar_is_not_read(video: Path, model_opts: dict[str, Any]) -> No
     with open(huge, "wb") as f:  # sparse: over the limit without writing it
         f.write(SRT.encode("utf-8"))
         f.truncate(MAX_SUBTITLE_BYTES + 1)
-    result = summarize(video, no_llm=True, interval=1, **model_opts)
+    result = summarize(video, no_llm=True, interval=3, **model_opts)
     assert result.speech["source"]["kind"] == "asr"
     assert any("talk.srt) could not be used" in n and "over the limit" in n
                for n in result.notes)
     with pytest.raises(InputError, match="over the limit"):
-        summarize(video, no_llm=True, interval=1, transcript_source="subtitles", **model_opts)
+        summarize(video, no_llm=True, interval=3, transcript_source="subtitles", **model_opts)
 
 
 # -- speech recognition's note, limits, options ------------------------------------------------

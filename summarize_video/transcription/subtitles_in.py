@@ -107,11 +107,16 @@ def choose(tracks: Sequence[tuple[str | None, bool]], language: str | None) -> i
 
 
 def decode_text(data: bytes) -> str:
-    """Subtitle bytes as text: a BOM's encoding, else UTF-8, else cp1252 (never fails)."""
+    """Subtitle bytes as text: a BOM's encoding, else UTF-16 when every other byte is NUL,
+    else UTF-8, else cp1252 (never fails)."""
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
                        (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
             return data[len(bom):].decode(codec, errors="replace")
+    head = data[:4096]
+    if head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM: every other byte NUL
+        odd = head[1::2].count(b"\x00") >= head[0::2].count(b"\x00")
+        return data.decode("utf-16-le" if odd else "utf-16-be", errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
