@@ -288,3 +288,14 @@ def test_unknown_transcript_source_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unknown transcript source 'ocr'"):
         Options(transcript_source="ocr")
+
+
+def test_embedded_track_before_sidecar_unless_the_sidecar_matches_the_language(
+        tmp_path: Path, model_opts: dict[str, Any]) -> None:
+    video = subbed(tmp_path, "both.mkv", [("srt", SRT, "eng", False)])
+    (tmp_path / "both.de.vtt").write_text(VTT, encoding="utf-8")
+    inside = summarize(video, no_llm=True, interval=3, **model_opts)
+    assert inside.speech["source"]["from"] == "stream" and texts(inside)[0] == "Hello there"
+    beside = summarize(video, no_llm=True, interval=3, language="de", **model_opts)
+    assert beside.speech["source"] == {"kind": "subtitles", "from": "sidecar",
+                                       "file": "both.de.vtt", "language": "de"}
