@@ -19,6 +19,9 @@ DEFAULT_MAX_PIXELS = 8192 * 8192
 # Average frames per second (phones record slow motion at 240).
 DEFAULT_MAX_FPS = 480.0
 STAGE = "probe"
+# Bytes of subtitle text read for a transcript: a sidecar file larger than this is not read at
+# all, an embedded track stops there (a feature film's subtitles are 50-200 kB).
+MAX_SUBTITLE_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)

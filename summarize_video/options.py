@@ -33,6 +33,11 @@ DEFAULT_LOCAL_LLM_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 FORMATS = ("md", "json", "txt", "srt", "vtt", "chapters", "html")
 DEFAULT_FORMATS = ("md", "json")
 SAMPLING_MODES = ("interval", "scene")
+# Where the transcript comes from: auto (the file's text subtitles or a NAME.srt / NAME.vtt
+# next to it when there are some, else speech recognition), asr, or subtitles (required).
+TRANSCRIPT_ASR = "asr"
+TRANSCRIPT_SUBTITLES = "subtitles"
+TRANSCRIPT_SOURCES = (AUTO, TRANSCRIPT_ASR, TRANSCRIPT_SUBTITLES)
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
 CAPTION_CONTEXT_MODES = ("none", "speech")
 # Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
@@ -123,6 +128,10 @@ class Options:
     # Seconds decoding may go without progress before the file is abandoned as hung (its
     # decoding processes killed); None or 0: wait forever.
     decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT
+    # Where the transcript comes from (TRANSCRIPT_SOURCES): "auto" uses text subtitles (a
+    # stream of the file, or NAME.srt / NAME.vtt / NAME.LANG.srt next to it) when there are
+    # some, else speech recognition; "asr" always recognizes speech; "subtitles" requires them.
+    transcript_source: str = AUTO
     # Transcription backend: a name in transcription.registry.TRANSCRIBERS, or "auto" (the
     # best installed for the device).
     transcriber: str = AUTO
@@ -199,6 +208,10 @@ class Options:
             raise ConfigError(f"unknown caption context {self.caption_context!r}",
                               stage="options",
                               hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
+        if self.transcript_source not in TRANSCRIPT_SOURCES:
+            raise ConfigError(f"unknown transcript source {self.transcript_source!r}",
+                              stage="options",
+                              hint=f"use one of {', '.join(TRANSCRIPT_SOURCES)}")
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")

@@ -21,6 +21,7 @@ from ..options import (
     DEFAULT_WHISPER_MODEL_CUDA,
     FORMATS,
     SAMPLING_MODES,
+    TRANSCRIPT_SOURCES,
     Options,
 )
 from ..pipeline.cache import CACHE_ENV
@@ -72,6 +73,11 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Allow caption models that run their repository's own Python code."),
     click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
                  show_default=True, help="Frames captioned per forward pass."),
+    click.option("--transcript", "transcript_source", type=click.Choice(TRANSCRIPT_SOURCES),
+                 default=D.transcript_source, show_default=True,
+                 help="Where the transcript comes from: subtitles (a text track of the file, "
+                 "or NAME.srt / NAME.vtt / NAME.LANG.srt beside it), asr (speech "
+                 "recognition), or auto (subtitles when there are some, else asr)."),
     click.option("--transcriber", default=D.transcriber, show_default=True,
                  help="Transcription backend: auto (the best installed for the device) or a "
                  f"name ({', '.join(TRANSCRIBERS)})."),

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import InputError
 from ..limits import Limits
 from .safe_open import FIX_NOT_MEDIA, check_readable, open_container, scan_bmff
+from .subtitle_tracks import SubtitleTrack, list_tracks
 
 __all__ = ["FIX_NOT_MEDIA", "MediaInfo", "check_readable", "open_container", "probe"]
 
@@ -37,6 +38,8 @@ class MediaInfo:
     # What the header claimed when the streams end well before it (``duration_s`` is then
     # where they really end); None when the header was right.
     claimed_duration_s: float | None = None
+    # The subtitle streams, text and bitmap, in file order.
+    subtitles: tuple[SubtitleTrack, ...] = ()
 
 
 def main_video_stream(container: Any) -> Any | None:
@@ -151,6 +154,7 @@ def probe(path: str | Path, limits: Limits | None = None) -> MediaInfo:
             if end is not None and end < duration - max(LIE_MARGIN_S, 0.02 * duration):
                 duration = end  # the header claims more than the streams hold
         limits.check_duration(name, duration)
+        subtitles = list_tracks(container)
     scan = scan_bmff(path)
     return MediaInfo(
         path=str(path),
@@ -165,6 +169,7 @@ def probe(path: str | Path, limits: Limits | None = None) -> MediaInfo:
         audio_codec=acodec,
         truncated=scan is not None and scan.truncated,
         claimed_duration_s=claimed if claimed != duration else None,
+        subtitles=subtitles,
     )
 
 

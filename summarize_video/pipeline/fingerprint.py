@@ -38,7 +38,7 @@ SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
 # Options that change the transcript.
 TRANSCRIPT_FIELDS = ("transcriber", "whisper_model", "compute_type", "language", "temperature",
                      "temperature_increment", "silence_gate", "no_speech_threshold",
-                     "logprob_threshold", "compression_ratio_threshold")
+                     "logprob_threshold", "compression_ratio_threshold", "transcript_source")
 # Options that change the summary (the reasoning step), and the switch that turns it off.
 SUMMARY_FIELDS = ("reasoner", "llm_model", "base_url", "focus", "context_tokens",
                   "llm_max_output_tokens", "no_llm")
@@ -68,7 +68,8 @@ NOT_SHAPING: dict[str, str] = {
 }
 # Fields added to a stage after the first release, with the default under which they are left
 # out of keys and fingerprints (so caches and ledgers written before keep their hits).
-LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto"}
+LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto",
+                            "transcript_source": "auto"}
 
 # The result's ``settings`` block: the options named there, under the names shown.
 _SETTINGS_NAMES = {"sampling": "sampling", "interval": "interval_s",

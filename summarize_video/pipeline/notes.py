@@ -7,6 +7,7 @@ from ..timeline import format_timestamp
 from ..transcription.base import FLAG_MUSIC_OR_NOISE, Transcript
 
 NOTE_NO_AUDIO = "The file has no audio track: the summary rests on the pictures alone."
+NOTE_NO_AUDIO_SUBTITLES = "The file has no audio track: what is said comes from its subtitles."
 NOTE_NO_VIDEO = "The file has no video track: the summary rests on the speech alone."
 NOTE_NO_SPEECH = "No speech was recognized in the audio track."
 NOTE_MUSIC_OR_NOISE = ("The audio track has sound but no confident speech (music or noise?): "
@@ -21,7 +22,7 @@ def media_notes(info: MediaInfo, transcript: Transcript) -> list[str]:
     """The notes for a file of ``info`` whose audio gave ``transcript``."""
     notes = []
     if not info.has_audio:
-        notes.append(NOTE_NO_AUDIO)
+        notes.append(NOTE_NO_AUDIO_SUBTITLES if transcript.segments else NOTE_NO_AUDIO)
     elif FLAG_MUSIC_OR_NOISE in transcript.flags:
         notes.append(NOTE_MUSIC_OR_NOISE)
     elif not transcript.segments:

@@ -41,6 +41,10 @@ from .fingerprint import Backends, caption_key, result_settings, transcript_key
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
+from .speech_source import Heard, from_asr
+from .speech_source import Plan as SpeechPlan
+from .speech_source import plan as plan_speech
+from .speech_source import read as read_subtitles
 from .stages import (
     Staged,
     captions_from_json,
@@ -161,7 +165,8 @@ class Summarizer:
                      else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
-        captions, transcript = self._model_stages(path, info, file_hash)
+        captions, heard = self._model_stages(path, info, file_hash, local=source is None)
+        transcript = heard.transcript or Staged(Transcript.empty())
         if file_state(path) != before:
             raise InputError("the file changed while it was being read (still being written "
                              "or copied?)", path=source or str(path), stage="read",
@@ -174,7 +179,7 @@ class Summarizer:
         if duration is None:
             ends = [c.until or c.t for c in shown] + [s.end for s in segments]
             duration = max(ends) if ends else None
-        notes = media_notes(info, transcript.value)
+        notes = media_notes(info, transcript.value) + list(heard.notes)
         entries = merge(shown, segments)
         reasoned = self._reason(Path(path).name, entries, duration, notes, segments)
         if reasoned.seconds is not None:
@@ -187,31 +192,42 @@ class Summarizer:
         timings["total"] = time.perf_counter() - started
         return self._result(
             path, source, file_hash, info, duration, shown, transcript.value, notes,
-            render(entries), reasoned, timings, captions.counts,
+            render(entries), reasoned, timings, captions.counts, heard.source,
             {name: staged.cache for name, staged in (("captions", captions),
                                                      ("transcript", transcript))
              if staged.cache is not None})
 
-    def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str
-                      ) -> tuple[Staged[list[Caption]], Staged[Transcript]]:
+    def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str, local: bool
+                      ) -> tuple[Staged[list[Caption]], Heard]:
         """Captions and transcript, side by side (the transcript first when captions are
         conditioned on speech)."""
         captions: Staged[list[Caption]] = Staged([])
-        transcript: Staged[Transcript] = Staged(Transcript.empty())
         o = self.options
-        speech_first = o.caption_context == "speech" and info.has_audio and info.has_video
+        speech = plan_speech(path, info, o, local)
+        heard = Heard(None, notes=speech.notes)
+        hearing = info.has_audio or bool(speech.candidates)
+        speech_first = o.caption_context == "speech" and hearing and info.has_video
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
             pending = None
-            if info.has_audio:
-                pending = pool.submit(self._transcript, path, file_hash)
+            if hearing:
+                pending = pool.submit(self._speech, path, info, file_hash, speech)
             if speech_first and pending is not None:
-                transcript, pending = pending.result(), None
+                heard, pending = pending.result(), None
             if info.has_video:
+                context = heard.transcript or Staged(Transcript.empty())
                 captions = self._captions(path, info, file_hash,
-                                          transcript.value if speech_first else None)
+                                          context.value if speech_first else None)
             if pending is not None:
-                transcript = pending.result()
-        return captions, transcript
+                heard = pending.result()
+        return captions, heard
+
+    def _speech(self, path: str | Path, info: MediaInfo, file_hash: str,
+                speech: SpeechPlan) -> Heard:
+        """The transcript from the planned subtitles, else (with audio) from speech."""
+        heard = read_subtitles(path, speech, self.options)
+        if heard.transcript is not None or not info.has_audio:
+            return heard
+        return from_asr(self._transcript(path, file_hash), self.transcriber, heard.notes)
 
     def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
                 notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
@@ -269,8 +285,8 @@ class Summarizer:
     def _result(self, path: str | Path, source: str | None, file_hash: str, info: MediaInfo,
                 duration: float | None, captions: list[Caption], transcript: Transcript,
                 notes: list[str], timeline: str, reasoned: Reasoned,
-                timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str]
-                ) -> Result:
+                timings: dict[str, float], counts: dict[str, int], heard_from: dict[str, Any],
+                cache_use: dict[str, str]) -> Result:
         o, made, segments = self.options, reasoned.made, transcript.segments
         usage = made.usage if made else Usage(prompt_tokens=0, completion_tokens=0)
         return Result(
@@ -287,7 +303,8 @@ class Summarizer:
                 "language_detected": bool(segments) and transcript.language_detected,
                 "dropped_segments": transcript.dropped,
                 "flags": list(transcript.flags),
-            } if info.has_audio else {},
+                **({"source": heard_from} if heard_from else {}),
+            } if info.has_audio or heard_from else {},
             summary=made.summary if made else None,
             usage=usage,
             key_moments=made.key_moments if made else (),
@@ -310,7 +327,7 @@ class Summarizer:
             provenance=build_provenance(
                 o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
-                transcriber=self._transcriber if info.has_audio else None,
+                transcriber=self._transcriber if heard_from.get("kind") == "asr" else None,
                 reasoner=self.reasoner),
             failure=reasoned.failure,
         )
