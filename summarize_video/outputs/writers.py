@@ -178,6 +178,12 @@ class HtmlWriter(Writer):
     def render(self, result: Result) -> str:
         return render_html(result)
 
+    def write(self, result: Result, output_dir: Path, stem: str) -> Path:
+        # Written into a folder, the report links its stamps to the source relative to it.
+        target = Path(output_dir) / f"{stem}.{self.extension}"
+        atomic_write_text(target, render_html(result, report_dir=Path(output_dir)))
+        return target
+
 
 WRITERS: dict[str, type[Writer]] = {
     "md": MarkdownWriter, "json": JsonWriter, "txt": TextWriter, "srt": SrtWriter,
