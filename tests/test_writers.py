@@ -196,8 +196,10 @@ def test_html_is_self_contained_and_escaped(result: Result, written: dict[str, P
     assert "&lt;img src=&quot;http://evil.example/x.png&quot;&gt;" in page
     assert "Colours &amp; &lt;tones&gt;" in page and "&lt;b&gt;tones&lt;/b&gt;" in page
     assert "Content-Security-Policy" in page
-    # One data: thumbnail per caption, each caption and speech line shown.
-    assert page.count('src="data:image/jpeg;base64,') == len(result.captions)
+    # One data: thumbnail per caption, chapter and key moment; each caption and speech line
+    # shown.
+    marks = len(result.chapters) + len(result.key_moments)
+    assert page.count('src="data:image/jpeg;base64,') == len(result.captions) + marks
     for c in result.captions[1:]:
         assert html.escape(c.text) in page
     for s in result.transcript:
@@ -360,10 +362,11 @@ def test_html_renders_in_headless_chromium(result: Result, written: dict[str, Pa
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     probe = json.loads(html.unescape(found.group(1)))
-    assert probe["images"] == [[True, 160, 120]] * len(result.captions)
+    marks = len(result.chapters) + len(result.key_moments)
+    assert probe["images"] == [[True, 160, 120]] * (len(result.captions) + marks)
     assert probe["headings"] == ["Summary", "Chapters", "Key moments", "Topics", "Timeline",
                                  "Cost"]
-    assert dom.count('<img src="data:image/jpeg;base64,') == len(result.captions)
+    assert dom.count('<img src="data:image/jpeg;base64,') == len(result.captions) + marks
     # The report's own policy forbids scripts: the same probe does not run in the real file.
     dom = dump_dom_with_probe(binary, written["html"], tmp_path, keep_csp=True)
     assert "<h2>Timeline</h2>" in dom and '<pre id="probe">' not in dom

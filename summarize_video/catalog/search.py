@@ -1,10 +1,13 @@
 """Full-text search over the ledger: summaries, key moments, chapters, captions, transcripts.
 
 ``search("whiteboard")`` returns the best hits first, each with its file, its time in the
-video (None for a summary) and a snippet. Queries use SQLite FTS5 syntax: words (all must
-occur), ``"a phrase"``, ``OR``, ``NOT``, ``prefix*``, ``NEAR(a b)``; words with punctuation
-go in double quotes (``"caption-then-reason"``). Without FTS5 in this Python's SQLite every
-word of the query is matched as a case-insensitive substring instead (a warning says so).
+video (None for a summary) and a snippet. A query is what people type, never an FTS5 syntax
+error: its words must all occur (``AND`` may be written or not); ``"a phrase"`` matches the
+words in a row, as does a word with punctuation inside (``caption-then-reason``, ``don't``);
+``word*`` matches words that begin so; ``OR`` and ``NOT`` between words work as in FTS5; other
+punctuation separates words (``fts_query`` builds the FTS5 query). Without FTS5 in this
+Python's SQLite every word of the query is matched as a case-insensitive substring instead (a
+warning says so).
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ log = logging.getLogger(__name__)
 _OPEN, _CLOSE = "\x02", "\x03"
 SNIPPET_TOKENS = 16
 _LIKE_CONTEXT = 60
-_QUERY_HINT = ('FTS5 syntax: words, "a phrase", OR, NOT, prefix*; put words with '
-               'punctuation in double quotes, e.g. "foo-bar"')
+_QUERY_HINT = 'search for words, "a phrase", prefix*, OR, NOT'
+# A quoted phrase (its closing quote may be missing), or a run of anything but spaces.
+_CHUNK = re.compile(r'"([^"]*)"?|([^\s"]+)')
+# A word as SQLite's unicode61 tokenizer sees one: letters and digits; the rest separates.
+_WORD = re.compile(r"[^\W_]+")
+_OPERATORS = frozenset({"OR", "NOT"})
 
 
 class QueryError(ConfigError):
@@ -61,6 +68,8 @@ def search(query: str, limit: int = 20, ledger: Ledger | Path | str | None = Non
     """
     if not query.strip():
         raise QueryError("empty search query", hint=_QUERY_HINT)
+    if not _WORD.search(query):
+        raise QueryError(f"no words to search for in {query!r}", hint=_QUERY_HINT)
     if limit < 1:
         raise ConfigError("the search limit must be at least 1", stage="search")
     own = not isinstance(ledger, Ledger)
@@ -85,7 +94,7 @@ def _fts(db: sqlite3.Connection, query: str, limit: int) -> list[Hit]:
             "bm25(passages_fts) FROM passages_fts JOIN passages AS p "
             "ON p.id = passages_fts.rowid WHERE passages_fts MATCH ? "
             "ORDER BY bm25(passages_fts), p.path, p.t LIMIT ?",
-            (_OPEN, _CLOSE, SNIPPET_TOKENS, query, limit)).fetchall()
+            (_OPEN, _CLOSE, SNIPPET_TOKENS, fts_query(query), limit)).fetchall()
     except sqlite3.OperationalError as exc:
         message = str(exc)
         if _is_syntax_error(message):
@@ -94,6 +103,28 @@ def _fts(db: sqlite3.Connection, query: str, limit: int) -> list[Hit]:
         raise
     return [Hit(path, t, kind, *_marked(snippet), rank=rank)
             for path, t, kind, snippet, rank in rows]
+
+
+def fts_query(text: str) -> str:
+    """The FTS5 query for what a person typed: every word or phrase quoted (so no character
+    of it is FTS5 syntax), ``*`` kept as a prefix, ``AND`` dropped (all terms must occur
+    anyway), ``OR`` / ``NOT`` kept only between two terms. Empty when there are no words."""
+    terms: list[str] = []
+    for phrase, chunk in _CHUNK.findall(text):
+        if chunk == "AND":
+            continue
+        if chunk in _OPERATORS:
+            if terms and terms[-1] not in _OPERATORS:
+                terms.append(chunk)
+            continue
+        words = _WORD.findall(phrase or chunk)
+        if not words:
+            continue
+        prefix = "*" if chunk.rstrip(".,;:!?)]}'").endswith("*") else ""
+        terms.append(f'"{" ".join(words)}"{prefix}')
+    while terms and terms[-1] in _OPERATORS:
+        terms.pop()
+    return " ".join(terms)
 
 
 def _index_error(path: Path, exc: sqlite3.DatabaseError) -> StorageError:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 from rich.table import Table
@@ -149,11 +150,13 @@ def print_hits(hits: Sequence[Hit], out: Console) -> None:
         for h in hits:
             click.echo(f"{h.path}  {_stamp(h.t)}  {h.kind}  {h.snippet}")
         return
-    table = Table()
-    table.add_column("file", overflow="fold")
-    table.add_column("time", justify="right")
-    table.add_column("kind")
-    table.add_column("snippet", overflow="fold")
+    # Fits the terminal (80 columns too): light rules, the stamp and kind never broken, the
+    # snippet given more room than the path, both folded onto more lines when long.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("snippet", overflow="fold", ratio=3)
     for h in hits:
         snippet = Text(h.snippet)
         for start, end in h.marks:

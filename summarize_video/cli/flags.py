@@ -111,7 +111,7 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  default=D.reasoner, show_default=True,
                  help="openai: an OpenAI-compatible server; transformers: a local model; auto: "
                  "openai when a key or base URL is set, else transformers."),
-    click.option("--llm-model", default=DEFAULT_LLM_MODEL,
+    click.option("-m", "--llm-model", default=DEFAULT_LLM_MODEL,
                  show_default=f"{DEFAULT_LLM_MODEL}; {DEFAULT_LOCAL_LLM_MODEL} locally",
                  help="Reasoning model: a name on the server, or a local id or folder."),
     click.option("--base-url", default=None, show_default="OpenAI; env OPENAI_BASE_URL",
@@ -137,9 +137,9 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Print the LLM requests and their token counts; send nothing."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default=D.device,
                  show_default=True, help="Device for the local models."),
-    click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+    click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
                  default=D.output_dir, show_default=True, help="Folder for the output files."),
-    click.option("--format", "formats", default=",".join(D.formats), show_default=True,
+    click.option("-f", "--format", "formats", default=",".join(D.formats), show_default=True,
                  help=f"Output formats, comma-separated ({', '.join(FORMATS)}) or all."),
     click.option("--thumbnails/--no-thumbnails", default=D.thumbnails, show_default=True,
                  help="Frame thumbnails in the HTML report."),
@@ -209,6 +209,11 @@ def _check(kind: click.ParamType, value: Any) -> None:
     except click.BadParameter as exc:
         raise ValueError(exc.message) from None
 
+
+JSON_OPTION = click.option(
+    "--json", "json_out", is_flag=True,
+    help="Print each result as one line of JSON on stdout (the .summary.json content) and "
+    "nothing else there; messages and progress stay on stderr.")
 
 LEDGER_OPTION = click.option(
     "--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -30,7 +30,7 @@ from ..errors import (
 from ..pipeline.cost import format_cost_line
 from ..redaction import redact_url
 from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
-from .flags import LEDGER_OPTION, batch_options, options_from, pipeline_options
+from .flags import JSON_OPTION, LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .library import ask_library_body, export_body
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
@@ -49,6 +49,8 @@ Examples:
   summarize-video search "whiteboard"
   summarize-video ask-library "Which talks cover pricing?"
   summarize-video export dataset/ --format parquet --latest
+  summarize-video talk.mp4 --json | jq .summary
+  summarize-video models
 \b
 Python:
   from summarize_video import summarize
@@ -77,6 +79,7 @@ def cli() -> None:
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     f = pipeline_options(f)
+    f = JSON_OPTION(f)
     f = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")(f)
     f = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(f)
     return f
@@ -139,7 +142,7 @@ def config_command(path_only: bool, **values: Any) -> None:
 def search_command(query: str, limit: int, rebuild: bool, ledger: Path | None) -> None:
     """Search the summaries, captions and transcripts of every file summarized so far.
 
-    QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, prefix*. Prints
+    QUERY: words (all must occur), "a phrase", prefix*, OR, NOT; punctuation is fine. Prints
     `file  mm:ss  kind  snippet` per hit, the best first.
     """
     _guarded(False, False, lambda err: _search(query, limit, ledger, err, rebuild))
@@ -184,6 +187,18 @@ def export_command(out: Path, fmt: str, include: tuple[str, ...], since: str | N
     key moment), each row with its settings fingerprint and model ids."""
     _guarded(False, quiet, lambda err: export_body(out, fmt, include, since, latest, ledger,
                                                    quiet, err))
+
+
+@cli.command("models", context_settings=CONTEXT)
+@JSON_OPTION
+@pipeline_options
+def models_command(json_out: bool, **values: Any) -> None:
+    """List each stage's backends (captioner, transcriber, reasoner), which are installed, and
+    what a run would use: backend, model and device (flags given here are applied as in a
+    run)."""
+    from .models_view import show_models
+
+    _guarded(False, False, lambda err: show_models(values, json_out))
 
 
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
@@ -248,8 +263,10 @@ class _Bars:
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console, batch: dict[str, Any]) -> int:
     from ..batch.run import summarize_many
+    from ..outputs.writers import result_json
     from ..pipeline.summarizer import Summarizer
 
+    json_out = values.pop("json_out", False)
     options = options_from(values)
     failed = succeeded = unrecorded = 0
     bars = _Bars(err, not quiet and err.is_terminal)
@@ -275,17 +292,21 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
                 err.print(f"[yellow]warning:[/] {escape(outcome.unrecorded.one_line())}",
                           highlight=False)
             result = outcome.result
+            if result is not None and json_out:  # the result on stdout, whatever -q says
+                click.echo(result_json(result))
             if result is None or quiet:
                 continue
             if options.dry_run:
-                _print_requests(result)
+                if not json_out:
+                    _print_requests(result)
                 continue
             written = ", ".join(str(p) for p in outcome.outputs)
             shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
             err.print(f"[green]done:[/] {escape(shown)} "
                       f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
             if result.summary:
-                click.echo(result.summary)
+                if not json_out:
+                    click.echo(result.summary)
                 err.print(_reasoner_line(result), highlight=False)
     report.print()
     if failed + succeeded == 0:
@@ -295,12 +316,17 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
 
 
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
+    from ..outputs.writers import result_json
     from ..pipeline.summarizer import ask
 
+    json_out = values.pop("json_out", False)
     options = options_from(values)
     bars = _Bars(err, not quiet and err.is_terminal)
     with bars.bar:
         result = ask(video, question, options=options, progress=bars)
+    if json_out:
+        click.echo(result_json(result))
+        return EXIT_OK
     if options.dry_run:
         _print_requests(result)
         return EXIT_OK

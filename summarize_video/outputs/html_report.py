@@ -3,147 +3,75 @@
 Every string that came from a model, a file or the user (captions, transcript, summary,
 titles, the file name) is escaped: captions and transcripts are untrusted. A Content Security
 Policy allows nothing but inline style and data: images, so even a mistake here could not load
-or run anything.
+or run anything. A long video reads from the top: a strip of chapters in proportion to their
+length, thumbnails on chapters and key moments, links that open the source at a time, and the
+timeline folded by chapter (see ``html_timeline``); the page follows the reader's dark scheme.
 """
 
 from __future__ import annotations
 
-import bisect
-import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..pipeline.cost import format_cost_line
 from ..pipeline.results import Result
-from ..timeline import Caption, format_timestamp
-from ..transcription.base import Segment
+from ..timeline import format_timestamp
+from .html_style import CSP, CSS
+from .html_timeline import (
+    Row,
+    e,
+    nearest_anchor,
+    nearest_row,
+    play_link,
+    render_timeline,
+    source_href,
+    thumbnail,
+    timeline_parts,
+    timeline_rows,
+)
 
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+__all__ = ["CSP", "CSS", "Row", "e", "nearest_anchor", "render_html", "timeline_rows"]
 
-CSS = """
-:root { color-scheme: light; --ink: #1d2330; --muted: #5b6474; --line: #dde2ea;
-  --soft: #f4f6fa; --accent: #2557c7; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: #fff; }
-header, main, footer { max-width: 1100px; margin: 0 auto; padding: 0 24px; }
-header { padding-top: 28px; }
-h1 { font-size: 26px; margin: 0 0 4px; overflow-wrap: anywhere; }
-h2 { font-size: 19px; margin: 28px 0 10px; padding-bottom: 4px;
-  border-bottom: 2px solid var(--line); }
-.facts { color: var(--muted); margin: 0; }
-.notes { background: #fff7e0; border-left: 4px solid #e0a800; padding: 8px 12px;
-  margin: 16px 0 0; }
-.notes p { margin: 2px 0; }
-.summary p { white-space: pre-line; margin: 0 0 10px; }
-.empty { color: var(--muted); font-style: italic; }
-.columns { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 0 32px; }
-ol.marks, ul.marks { list-style: none; padding: 0; margin: 0; }
-.marks li { padding: 3px 0; }
-a { color: var(--accent); text-decoration: none; }
-a:hover { text-decoration: underline; }
-.stamp { font: 600 13px/1.4 ui-monospace, "SF Mono", Menlo, Consolas, monospace;
-  color: var(--accent); margin-right: 8px; white-space: nowrap; }
-.tags { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
-.tags li { background: var(--soft); border: 1px solid var(--line); border-radius: 12px;
-  padding: 2px 10px; }
-.timeline .head, .timeline .row { display: grid; grid-template-columns: minmax(0, 1fr)
-  minmax(0, 1fr); gap: 0 24px; }
-.timeline .head { color: var(--muted); font-weight: 600; padding: 4px 0;
-  border-bottom: 1px solid var(--line); }
-.timeline .row { padding: 10px 0; border-bottom: 1px solid var(--line); }
-.timeline .row:target { background: #eef3ff; }
-.see { display: flex; gap: 12px; align-items: flex-start; }
-.see img { width: 160px; max-width: 40%; height: auto; border-radius: 4px;
-  border: 1px solid var(--line); flex: none; background: var(--soft); }
-.see p, .say p { margin: 0 0 4px; overflow-wrap: anywhere; }
-table.cost { border-collapse: collapse; margin-top: 8px; width: 100%; }
-table.cost th, table.cost td { text-align: left; padding: 4px 12px 4px 0;
-  border-bottom: 1px solid var(--line); vertical-align: top; }
-table.cost td.num, table.cost td.model, table.cost th { white-space: nowrap; }
-table.cost td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.formula { color: var(--muted); font-size: 13px; }
-footer { color: var(--muted); font-size: 13px; padding-top: 24px; padding-bottom: 32px; }
-@media (max-width: 700px) { .columns, .timeline .head, .timeline .row {
-  grid-template-columns: minmax(0, 1fr); } }
-"""
+_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
-def e(value: object) -> str:
-    """Escape any text for HTML content and attribute values."""
-    return html.escape(str(value), quote=True)
-
-
-@dataclass
-class Row:
-    t: float
-    anchor: str
-    caption: Caption | None = None
-    speech: list[Segment] = field(default_factory=list)
-
-
-def timeline_rows(captions: Sequence[Caption], segments: Sequence[Segment]) -> list[Row]:
-    """One row per caption with the speech heard until the next; speech alone without pictures.
-
-    Each row has an anchor ``t-SECONDS`` (``t-SECONDS-2``... when two share a second).
-    """
-    rows = [Row(c.t, "", c) for c in sorted(captions, key=lambda c: c.t)]
-    if rows:
-        times = [r.t for r in rows]
-        for s in segments:
-            rows[max(0, bisect.bisect_right(times, s.start) - 1)].speech.append(s)
-    else:
-        rows = [Row(s.start, "", None, [s]) for s in sorted(segments, key=lambda s: s.start)]
-    used: set[str] = set()
-    for row in rows:
-        anchor, n = f"t-{int(max(0.0, row.t))}", 2
-        while anchor in used:
-            anchor, n = f"t-{int(max(0.0, row.t))}-{n}", n + 1
-        used.add(anchor)
-        row.anchor = anchor
-    return rows
-
-
-def nearest_anchor(rows: Sequence[Row], t: float) -> str | None:
-    """The anchor of the row whose time is closest to ``t`` (the earlier one on a tie)."""
-    if not rows:
-        return None
-    times = [r.t for r in rows]
-    i = bisect.bisect_left(times, t)
-    candidates = [j for j in (i - 1, i) if 0 <= j < len(rows)]
-    return rows[min(candidates, key=lambda j: (abs(times[j] - t), j))].anchor
-
-
-def render_html(result: Result) -> str:
+def render_html(result: Result, report_dir: Path | None = None) -> str:
+    """The report; with ``report_dir`` (the folder it is written to), stamps also link to the
+    source file relative to it, at their time."""
     rows = timeline_rows(result.captions, result.transcript)
+    chapters = sorted(((c.start, c.title) for c in result.chapters), key=lambda c: c[0])
+    end = _end(result, rows, chapters)
+    href = source_href(result.video.path, report_dir)
     name = Path(result.video.path).name
     parts = [
         "<!doctype html>",
-        '<html lang="en">',
+        f'<html lang="{page_language(result.language)}">',
         "<head>",
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="color-scheme" content="light dark">',
         f'<meta name="generator" content="summarize-video {e(result.version)}">',
         f"<title>{e(name)} — summary</title>",
         f"<style>{CSS}</style>",
         "</head>",
         "<body>",
-        f"<header><h1>{e(name)}</h1><p class=\"facts\">{e(_facts(result))}</p>",
+        f"<header><h1>{e(name)}</h1><p class=\"facts\">{e(_facts(result))}"
+        f"{_open_source(href)}</p>",
         *_notes(result.notes),
+        *_strip(chapters, rows, end),
         "</header>",
         "<main>",
         *_summary(result.summary),
         '<div class="columns">',
-        *_marks("chapters", "Chapters", [(c.start, c.title) for c in result.chapters], rows),
-        *_marks("key-moments", "Key moments", [(m.t, m.text) for m in result.key_moments], rows),
+        *_marks("chapters", "Chapters", chapters, rows, href),
+        *_marks("key-moments", "Key moments", [(m.t, m.text) for m in result.key_moments],
+                rows, href),
         "</div>",
         *_topics(result.topics),
-        *_timeline(rows),
+        *render_timeline(rows, timeline_parts(rows, chapters, end), href),
         *_cost(result.cost),
         "</main>",
         f"<footer>{_footer(result)}</footer>",
@@ -152,6 +80,45 @@ def render_html(result: Result) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def page_language(language: str | None) -> str:
+    """The ``lang`` of the page: the detected or given language when it is a language tag,
+    else ``en`` (the report's own words)."""
+    return language if language and _LANG.fullmatch(language) else "en"
+
+
+def _end(result: Result, rows: Sequence[Row], chapters: Sequence[tuple[float, str]]) -> float:
+    """Where the video ends, for proportions: its duration, or the last thing known in it."""
+    known = [result.video.duration_s or 0.0, *(r.t for r in rows[-1:]),
+             *(c[0] for c in chapters[-1:]), *(s.end for s in result.transcript[-1:])]
+    return max(1.0, *known)
+
+
+def _open_source(href: str | None) -> str:
+    return "" if href is None else f' · <a class="source" href="{e(href)}">open the video</a>'
+
+
+def _strip(chapters: Sequence[tuple[float, str]], rows: Sequence[Row], end: float) -> list[str]:
+    """Chapters across the top, each as wide as its share of the video, linked to its fold."""
+    if not chapters:
+        return []
+    out = ['<nav class="strip" aria-label="Chapters">']
+    first = chapters[0][0]
+    if first > 0:
+        width = 100.0 * first / end
+        if rows and rows[0].t < first:
+            out.append(f'<a class="gap" href="#chapter-0" style="width:{width:.3f}%" '
+                       f'title="before the first chapter"></a>')
+        else:
+            out.append(f'<span class="gap" style="width:{width:.3f}%"></span>')
+    stops = [c[0] for c in chapters[1:]] + [max(end, chapters[-1][0])]
+    for i, ((start, title), stop) in enumerate(zip(chapters, stops, strict=True), 1):
+        width = 100.0 * (stop - start) / end
+        label = f"{format_timestamp(start)} {title}"
+        out.append(f'<a href="#chapter-{i}" style="width:{width:.3f}%" title="{e(label)}">'
+                   f"{e(title)}</a>")
+    return [*out, "</nav>"]
 
 
 def _facts(result: Result) -> str:
@@ -177,18 +144,21 @@ def _summary(summary: str | None) -> list[str]:
 
 
 def _marks(anchor: str, title: str, items: Sequence[tuple[float, str]],
-           rows: Sequence[Row]) -> list[str]:
+           rows: Sequence[Row], href: str | None) -> list[str]:
     out = [f'<section id="{anchor}">', f"<h2>{title}</h2>"]
     if not items:
         return [*out, '<p class="empty">none</p>', "</section>"]
-    out.append('<ol class="marks">' if anchor == "chapters" else '<ul class="marks">')
+    tag = "ol" if anchor == "chapters" else "ul"
+    out.append(f'<{tag} class="marks">')
     for t, text in items:
-        target = nearest_anchor(rows, t)
+        # The picture beside the text is decorative (an empty alt): the text says it.
+        row = nearest_row(rows, t)
         stamp = e(format_timestamp(t))
-        link = f'<a class="stamp" href="#{target}">{stamp}</a>' if target else \
+        link = f'<a class="stamp" href="#{row.anchor}">{stamp}</a>' if row else \
             f'<span class="stamp">{stamp}</span>'
-        out.append(f"<li>{link}{e(text)}</li>")
-    out.append("</ol>" if anchor == "chapters" else "</ul>")
+        out.append(f"<li>{thumbnail(row, '')}<span>{link}{play_link(href, t)}"
+                   f"{e(text)}</span></li>")
+    out.append(f"</{tag}>")
     return [*out, "</section>"]
 
 
@@ -197,26 +167,6 @@ def _topics(topics: Sequence[str]) -> list[str]:
         return []
     return ['<section id="topics">', "<h2>Topics</h2>", '<ul class="tags">',
             *(f"<li>{e(t)}</li>" for t in topics), "</ul>", "</section>"]
-
-
-def _timeline(rows: Sequence[Row]) -> list[str]:
-    out = ['<section class="timeline" id="timeline">', "<h2>Timeline</h2>"]
-    if not rows:
-        return [*out, '<p class="empty">Nothing was seen or heard.</p>', "</section>"]
-    out.append('<div class="head"><div>Seen</div><div>Heard</div></div>')
-    for row in rows:
-        see = [f'<a class="stamp" href="#{row.anchor}">{e(format_timestamp(row.t))}</a>']
-        if row.caption is not None:
-            thumb = row.caption.thumbnail
-            if thumb and _BASE64.fullmatch(thumb):
-                see.append(f'<img src="data:image/jpeg;base64,{thumb}" '
-                           f'alt="{e(row.caption.text)}">')
-            see.append(f"<p>{e(row.caption.text)}</p>")
-        say = [f'<p><span class="stamp">{e(format_timestamp(s.start))}</span>{e(s.text)}</p>'
-               for s in row.speech]
-        out.append(f'<div class="row" id="{row.anchor}"><div class="see">{"".join(see)}</div>'
-                   f'<div class="say">{"".join(say)}</div></div>')
-    return [*out, "</section>"]
 
 
 def _money(usd: float | None) -> str:

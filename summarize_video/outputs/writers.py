@@ -33,7 +33,7 @@ from .subtitles import Cue, caption_cues, render_srt, render_vtt, render_youtube
 STALE_TMP_S = 60.0
 
 __all__ = ["WRITERS", "Writer", "atomic_write_text", "get_writer", "output_stems",
-           "sanitize_stem", "write_outputs"]
+           "result_json", "sanitize_stem", "write_outputs"]
 
 
 class Writer:
@@ -54,10 +54,15 @@ class JsonWriter(Writer):
     extension = "summary.json"
 
     def render(self, result: Result) -> str:
-        # Strict JSON: a number that is not finite (a header's nan frame rate) is written as
-        # null, never as the NaN or Infinity that JSON parsers reject.
-        return json.dumps(_finite(result.to_dict()), ensure_ascii=False, indent=2,
-                          allow_nan=False) + "\n"
+        return result_json(result, indent=2) + "\n"
+
+
+def result_json(result: Result, indent: int | None = None) -> str:
+    """The result as strict JSON (one line without ``indent``): a number that is not finite
+    (a header's nan frame rate) is written as null, never as the NaN or Infinity that JSON
+    parsers reject."""
+    return json.dumps(_finite(result.to_dict()), ensure_ascii=False, indent=indent,
+                      allow_nan=False)
 
 
 def _finite(value: object) -> object:
@@ -177,6 +182,12 @@ class HtmlWriter(Writer):
 
     def render(self, result: Result) -> str:
         return render_html(result)
+
+    def write(self, result: Result, output_dir: Path, stem: str) -> Path:
+        # Written into a folder, the report links its stamps to the source relative to it.
+        target = Path(output_dir) / f"{stem}.{self.extension}"
+        atomic_write_text(target, render_html(result, report_dir=Path(output_dir)))
+        return target
 
 
 WRITERS: dict[str, type[Writer]] = {
