@@ -211,3 +211,21 @@ def test_a_missing_model_file_falls_back_with_one_warning(tmp_path: Path,
     assert "Traceback" not in asked.stderr
     message = [line for line in asked.stderr.splitlines() if "silero" in line.lower()]
     assert len(message) == 1 and "--vad energy" in message[0], asked.stderr
+
+
+# -- real Whisper tiny.en through faster-whisper, under each gate ----------------------------
+
+@pytest.mark.slow
+@needs_model
+def test_real_whisper_behind_silero_keeps_jfk_and_invents_nothing_on_music(
+        real_tiny_en: Path) -> None:
+    pytest.importorskip("faster_whisper")
+    silero_gated = create_transcriber("faster-whisper", whisper_model=str(real_tiny_en),
+                                      device="cpu", vad="silero")
+    jfk = silero_gated.transcribe(load_audio(media_file(JFK)))
+    text = " ".join(s.text for s in jfk.segments).lower()
+    assert "ask not what your country can do for you" in text, text
+    music = load_audio(media_file("odd_cases/music_no_speech_vp8_vorbis_30s_moviepy_bbb_0_30.webm"))
+    heard = silero_gated.transcribe(music)
+    # Silero hears no speech: whisper never runs, the transcript is flagged, not invented.
+    assert heard.segments == () and heard.flags == ("no-speech",)
