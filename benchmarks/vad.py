@@ -66,6 +66,8 @@ def reference_words(name: str) -> list[str]:
     if name.endswith(".align"):  # GRID: "start end word" lines, sil/sp are pauses
         return [w for line in text.splitlines() for w in line.split()[2:3]
                 if w not in ("sil", "sp")]
+    if name.endswith(".txt"):  # the text is the last line; the lines before say its source
+        text = [line for line in text.splitlines() if line.strip()][-1]
     if name.endswith(".srt"):
         text = "\n".join(line for line in text.splitlines()
                          if line.strip() and "-->" not in line and not line.strip().isdigit())

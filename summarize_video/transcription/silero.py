@@ -15,6 +15,12 @@ frames``): a region opens at a window of at least ``THRESHOLD`` and holds while 
 at or above ``NEG_THRESHOLD`` (Silero's own hysteresis: 0.5 and 0.15 below it); pauses
 shorter than ``MIN_SILENCE`` are bridged, regions with less than ``MIN_SPEECH`` seconds of
 speech windows dropped, the rest padded by ``PAD``.
+
+Measured on the shared media (``benchmarks/vad.py``): on the 28 speech files it keeps 619.6 of
+707.8 s (the energy gate 631.7 s) with the same words from whisper; on the music-only files
+(Big Buck Bunny, kinetic-text promo) it keeps 0 s where the energy gate keeps 60.4 of 74.6 s;
+on the near-silent track both keep nothing. About 13 ms per second of audio on 2 shared cores
+(the energy gate: under 0.2 ms).
 """
 
 from __future__ import annotations
