@@ -51,6 +51,12 @@ DEFAULT_DUPLICATE_THRESHOLD = 0.001
 # Transcription guards against whisper's hallucinations on silence, music and noise.
 # Send whisper only the stretches of audio with sound in them (transcription.silence).
 DEFAULT_SILENCE_GATE = True
+# Which detector finds the speech the gate lets through: "silero" (a neural VAD that tells
+# speech from music and noise), "energy" (loudness: any sound), "off" (no gate), or "auto":
+# silero when its model file (shipped inside faster-whisper) and onnxruntime are installed,
+# else energy.
+VAD_MODES = ("auto", "silero", "energy", "off")
+DEFAULT_VAD = "auto"
 # whisper's own thresholds and semantics (its CLI defaults); None disables a rule. A segment
 # whose no-speech probability is above the first AND whose average log probability is below
 # the second is silence; one whose gzip compression ratio is above the third is a repetition
@@ -149,6 +155,9 @@ class Options:
     language: str | None = None
     # Transcribe only the stretches with sound (an energy gate); a silent track skips whisper.
     silence_gate: bool = DEFAULT_SILENCE_GATE
+    # The gate's detector (VAD_MODES): silero, energy, off (same as no silence gate), or auto
+    # (silero when its model file is installed, else energy).
+    vad: str = DEFAULT_VAD
     # Whisper: no-speech probability above which a low-log-probability segment is silence.
     no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD
     # Whisper: average log probability below which decoding failed (retry hotter, or silence).
@@ -212,6 +221,9 @@ class Options:
             raise ConfigError(f"unknown transcript source {self.transcript_source!r}",
                               stage="options",
                               hint=f"use one of {', '.join(TRANSCRIPT_SOURCES)}")
+        if self.vad not in VAD_MODES:
+            raise ConfigError(f"unknown VAD {self.vad!r}", stage="options",
+                              hint=f"use one of {', '.join(VAD_MODES)}")
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")

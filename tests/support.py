@@ -45,8 +45,10 @@ def media_file(rel: str) -> Path:
 
 def model_options(tiny: dict[str, Path], caption: str = "smolvlm") -> dict[str, Any]:
     # Generated clips are flat colours that near-duplicate dropping would collapse; the
-    # tiny whisper's one-word loops would be dropped by the repetition guard.
+    # tiny whisper's one-word loops would be dropped by the repetition guard; their audio is a
+    # tone, which the energy gate passes and the Silero VAD rightly does not.
     return {
+        "vad": "energy",
         "dedup_threshold": 0.0,
         "compression_ratio_threshold": None,
         "caption_model": str(tiny[caption]),
@@ -60,7 +62,7 @@ def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list
     return [
         "--caption-model", str(tiny[caption]), "--whisper-model", str(tiny["whisper"]),
         "--temperature-increment", "0", "--device", "cpu", "--output-dir", str(out),
-        "--dedup-threshold", "0", "--compression-ratio-threshold", "0",
+        "--dedup-threshold", "0", "--compression-ratio-threshold", "0", "--vad", "energy",
     ]
 
 

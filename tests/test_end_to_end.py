@@ -60,7 +60,7 @@ def test_backends_can_be_passed_as_instances(tmp_path: Path, tiny_models: dict[s
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10, audio=True)
     captioner = TransformersCaptioner(str(tiny_models["blip"]), device="cpu")
     transcriber = WhisperTranscriber(str(tiny_models["whisper"]), device="cpu",
-                                     temperature_increment=0.0)
+                                     temperature_increment=0.0, vad="energy")
     reasoner = OpenAIReasoner("own-model", base_url=chat_server.base_url)
     result = summarize(clip, interval=1, captioner=captioner, transcriber=transcriber,
                        reasoner=reasoner, dedup_threshold=0)

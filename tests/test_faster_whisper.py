@@ -53,6 +53,7 @@ def test_cli_missing_model_folder_is_one_line_exit_2(tmp_path: Path,
     missing = tmp_path / "models" / "nothing-here"
     res = cli_runner.invoke(cli, [str(audio), "--transcriber", "faster-whisper",
                                   "--whisper-model", str(missing), "--device", "cpu",
+                                  "--vad", "energy",  # a tone: sound, not speech
                                   "--no-llm", "--output-dir", str(tmp_path / "out")])
     assert res.exit_code == 2, res.output
     assert str(missing) in res.output and "Traceback" not in res.output

@@ -37,7 +37,7 @@ OTHER: dict[str, Any] = {
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
     "whisper_model": "small", "compute_type": "float32", "temperature": 0.3,
     "temperature_increment": 0.0, "transcript_source": "asr",
-    "language": "de", "silence_gate": False, "no_speech_threshold": 0.5,
+    "language": "de", "silence_gate": False, "vad": "off", "no_speech_threshold": 0.5,
     "logprob_threshold": -2.0, "compression_ratio_threshold": 3.0, "reasoner": "openai",
     "llm_model": "other-model", "base_url": "http://127.0.0.1:9/v1", "api_key": "k",
     "timeout": 5.0, "llm_max_retries": 0, "llm_max_output_tokens": 100, "device": "cpu",

@@ -96,5 +96,8 @@ def test_a_segment_ends_with_its_speech_not_at_the_next_words(
                cli_runner)
     said = [seg for seg in data["transcript"] if "banana" in words(seg["text"])]
     assert len(said) == 2, data["transcript"]
-    assert said[0]["start"] >= 13.0 and said[0]["end"] <= 18.5
+    # Behind the Silero gate (the default) whisper joins the line with the sentence before it
+    # (10.6-17.2 s); behind the energy gate it stands alone (14-17 s). Either way it ends with
+    # the speech, not at "Banana." 22 s later.
+    assert said[0]["start"] >= 10.0 and said[0]["end"] <= 18.5
     assert 38.5 <= said[1]["start"] <= 40.5

@@ -58,8 +58,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def transcriber(tiny_model: Path) -> WhisperTranscriber:
     # The tiny model's gibberish is one word repeated (compression ratio 13, avg_logprob -1.25,
     # no_speech_prob 3e-5): the repetition guard would drop all of it, so it is off here.
+    # Generated tones are sound but not speech: the energy gate lets them through, Silero not.
     return WhisperTranscriber(model=str(tiny_model), device="cpu", temperature=0.0,
-                              temperature_increment=0.0, compression_ratio_threshold=None)
+                              temperature_increment=0.0, compression_ratio_threshold=None,
+                              vad="energy")
 
 
 def tone(seconds: float = 3.0, offset: float = 0.0) -> AudioClip:
@@ -125,7 +127,7 @@ def test_model_is_loaded_once(transcriber: WhisperTranscriber) -> None:
 
 
 def test_empty_audio_does_not_load_the_model() -> None:
-    lazy = WhisperTranscriber(model="/does/not/exist.pt", device="cpu")
+    lazy = WhisperTranscriber(vad="energy", model="/does/not/exist.pt", device="cpu")
     assert lazy.transcribe(AudioClip.empty()) == Transcript.empty()
     assert lazy.backend._model is None and not lazy.is_loaded
 
@@ -134,7 +136,7 @@ def test_english_only_model(tmp_path: Path) -> None:
     from summarize_video.testing.tiny_whisper import build_tiny_whisper
 
     path = build_tiny_whisper(tmp_path / "tiny.en.pt", multilingual=False)
-    english = WhisperTranscriber(model=path, device="cpu", language="de",
+    english = WhisperTranscriber(vad="energy", model=path, device="cpu", language="de",
                                  temperature_increment=0.0)
     transcript = english.transcribe(tone(2.0))
     assert transcript.language == "en"
@@ -142,7 +144,7 @@ def test_english_only_model(tmp_path: Path) -> None:
 
 
 def test_language_names_are_normalised(tiny_model: Path) -> None:
-    named = WhisperTranscriber(model=str(tiny_model), device="cpu", language="German",
+    named = WhisperTranscriber(vad="energy", model=str(tiny_model), device="cpu", language="German",
                                temperature_increment=0.0)
     transcript = named.transcribe(tone(1.0))
     assert transcript.language == "de" and not transcript.language_detected
@@ -153,7 +155,7 @@ def test_language_names_are_normalised(tiny_model: Path) -> None:
 @pytest.mark.parametrize("model", ["/does/not/exist.pt", "no-such-whisper-model"])
 def test_bad_model_is_model_load_error(model: str) -> None:
     with pytest.raises(ModelLoadError) as info:
-        WhisperTranscriber(model=model, device="cpu").load()
+        WhisperTranscriber(vad="energy", model=model, device="cpu").load()
     assert model in str(info.value)
     assert "base/small/turbo" in str(info.value)
 
@@ -162,7 +164,7 @@ def test_corrupt_checkpoint_is_model_load_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.pt"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelLoadError) as info:
-        WhisperTranscriber(model=str(path), device="cpu").transcribe(tone(1.0))
+        WhisperTranscriber(vad="energy", model=str(path), device="cpu").transcribe(tone(1.0))
     assert str(path) in str(info.value)
 
 
@@ -193,7 +195,7 @@ def test_temperature_schedule() -> None:
 
 def faked(segments: list[dict[str, Any]] | None = None, **kwargs: Any
           ) -> tuple[WhisperTranscriber, FakeModel]:
-    fake_transcriber = WhisperTranscriber(model="base", device="cpu", **kwargs)
+    fake_transcriber = WhisperTranscriber(vad="energy", model="base", device="cpu", **kwargs)
     fake_transcriber.backend._model = fake = FakeModel(segments)
     fake_transcriber.backend._language = kwargs.get("language")  # what load() would have set
     return fake_transcriber, fake
@@ -268,7 +270,7 @@ def test_defaults_are_defined_once() -> None:
 
 
 def test_silence_never_loads_the_model() -> None:
-    lazy = WhisperTranscriber(model="/does/not/exist.pt", device="cpu")
+    lazy = WhisperTranscriber(vad="energy", model="/does/not/exist.pt", device="cpu")
     rng = np.random.default_rng(0)
     hiss = AudioClip(rng.normal(0, 1e-4, 10 * 16000).astype(np.float32))  # -80 dBFS
     for clip in (AudioClip(np.zeros(5 * 16000, np.float32)), hiss):
@@ -280,7 +282,8 @@ def test_silence_never_loads_the_model() -> None:
 
 
 def test_gate_off_runs_whisper_on_silence(tiny_model: Path) -> None:
-    ungated = WhisperTranscriber(model=str(tiny_model), device="cpu", temperature_increment=0.0,
+    ungated = WhisperTranscriber(vad="energy", model=str(tiny_model), device="cpu",
+                                 temperature_increment=0.0,
                                  silence_gate=False)
     transcript = ungated.transcribe(AudioClip(np.zeros(3 * 16000, np.float32)))
     # The tiny model "hears" its repeated word in silence; the repetition guard drops it.
@@ -339,7 +342,8 @@ def test_guards_drop_and_flag_through_the_transcriber() -> None:
 def test_music_is_flagged(tiny_model: Path) -> None:
     if not MUSIC.is_file():
         pytest.skip(f"shared media not available: {MUSIC}")
-    guarded = WhisperTranscriber(model=str(tiny_model), device="cpu", temperature_increment=0.0)
+    guarded = WhisperTranscriber(vad="energy", model=str(tiny_model), device="cpu",
+                                 temperature_increment=0.0)
     transcript = guarded.transcribe(load_audio(MUSIC))  # 15.8 of 30 s pass the gate
     assert (transcript.segments, transcript.flags) == ((), (FLAG_MUSIC_OR_NOISE,))
     assert transcript.dropped >= 1

@@ -40,7 +40,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def whisper(model: Path, **kwargs: Any) -> WhisperTranscriber:
-    # As in test_transcription: the tiny model's repeated word would trip the repetition guard.
+    # As in test_transcription: the tiny model's repeated word would trip the repetition guard,
+    # and the generated tones are sound (the energy gate's), not speech (Silero's).
+    kwargs.setdefault("vad", "energy")
     return WhisperTranscriber(model=str(model), device="cpu", temperature_increment=0.0,
                               compression_ratio_threshold=None, **kwargs)
 
@@ -172,7 +174,8 @@ class RecordingModel(FakeModel):
 @pytest.mark.parametrize(("given", "sent"), [(None, [None, "de", "de"]), ("en", ["en"] * 3)])
 def test_detected_language_is_passed_to_later_runs(given: str | None,
                                                    sent: list[str | None]) -> None:
-    transcriber = WhisperTranscriber(model="base", device="cpu", language=given, chunk_s=6.0)
+    transcriber = WhisperTranscriber(vad="energy", model="base", device="cpu", language=given,
+                                     chunk_s=6.0)
     transcriber.backend._model = model = RecordingModel()
     transcriber.backend._language = given
     silence_first = signal(24.0, [(7.0, 9.0), (11.0, 12.0), (15.0, 17.0), (20.0, 22.0)])

@@ -22,6 +22,7 @@ from ..options import (
     FORMATS,
     SAMPLING_MODES,
     TRANSCRIPT_SOURCES,
+    VAD_MODES,
     Options,
 )
 from ..pipeline.cache import CACHE_ENV
@@ -94,7 +95,13 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  default=D.temperature_increment, show_default=True,
                  help="Whisper temperature step on fallback; 0 disables fallback."),
     click.option("--silence-gate/--no-silence-gate", default=D.silence_gate, show_default=True,
-                 help="Skip silent stretches before whisper hears them."),
+                 help="Skip silent stretches before whisper hears them (--no-silence-gate is "
+                 "--vad off)."),
+    click.option("--vad", type=click.Choice(VAD_MODES), default=D.vad, show_default=True,
+                 help="What finds the speech the gate lets through: silero (a neural VAD "
+                 "that tells speech from music), energy (any loud sound), off (no gate); auto "
+                 "is silero when its model file is installed (it ships with faster-whisper), "
+                 "else energy. The one that ran is in the JSON's provenance."),
     click.option("--no-speech-threshold", type=click.FloatRange(0, 1),
                  default=D.no_speech_threshold, show_default=True,
                  help="Drop a segment whisper thinks is not speech above this probability "

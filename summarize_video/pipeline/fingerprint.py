@@ -37,7 +37,7 @@ INTERVAL_FIELDS = ("interval",)
 SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
 # Options that change the transcript.
 TRANSCRIPT_FIELDS = ("transcriber", "whisper_model", "compute_type", "language", "temperature",
-                     "temperature_increment", "silence_gate", "no_speech_threshold",
+                     "temperature_increment", "silence_gate", "vad", "no_speech_threshold",
                      "logprob_threshold", "compression_ratio_threshold", "transcript_source")
 # Options that change the summary (the reasoning step), and the switch that turns it off.
 SUMMARY_FIELDS = ("reasoner", "llm_model", "base_url", "focus", "context_tokens",
@@ -69,7 +69,7 @@ NOT_SHAPING: dict[str, str] = {
 # Fields added to a stage after the first release, with the default under which they are left
 # out of keys and fingerprints (so caches and ledgers written before keep their hits).
 LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto",
-                            "transcript_source": "auto"}
+                            "transcript_source": "auto", "vad": "auto"}
 
 # The result's ``settings`` block: the options named there, under the names shown.
 _SETTINGS_NAMES = {"sampling": "sampling", "interval": "interval_s",
@@ -146,18 +146,24 @@ def caption_key(o: Options, captioner: Any, prompt: str, context_prompt: str,
 
 def transcript_key(o: Options, transcriber: Any) -> dict[str, Any]:
     """Everything that changes the transcript of a file: the transcriber as built and the
-    decoding and guard options."""
+    decoding and guard options. The gate's detector is the one the transcriber resolved
+    (``auto`` is silero or energy): named when it is silero; energy, the only detector before,
+    keeps the keys earlier versions wrote, and ``off`` is a gate switched off."""
+    vad = getattr(transcriber, "vad_name", None) or (o.vad if o.silence_gate else "off")
     params: dict[str, Any] = {
         "transcriber": backend_name(transcriber),
         "model": transcriber.model_id,
         "language": o.language,
         "temperature": [o.temperature, o.temperature_increment],
-        "guards": [o.silence_gate, o.no_speech_threshold, o.logprob_threshold,
+        "guards": [o.silence_gate and vad != "off", o.no_speech_threshold, o.logprob_threshold,
                    o.compression_ratio_threshold],
         # Audio longer than this is transcribed in pieces (cut in silences).
         "chunk_s": getattr(transcriber, "chunk_s", None),
     }
     params = _later(params, o, TRANSCRIPT_FIELDS)
+    params.pop("vad", None)
+    if vad not in ("energy", "off"):
+        params["vad"] = vad
     # The numeric precision the backend runs at, where it has a choice (faster-whisper's
     # compute type, "auto" resolved for the device); a backend without one ignores the option.
     engine = getattr(transcriber, "backend", transcriber)

@@ -21,8 +21,8 @@ from ..redaction import redact_url
 from .fingerprint import backend_name, prompt_files, prompt_record
 
 # Distributions whose versions change results (yt-dlp only matters for URL inputs).
-PACKAGES = ("torch", "transformers", "openai-whisper", "faster-whisper", "ctranslate2", "av",
-            "openai", "numpy", "tiktoken", "yt-dlp")
+PACKAGES = ("torch", "transformers", "openai-whisper", "faster-whisper", "ctranslate2",
+            "onnxruntime", "av", "openai", "numpy", "tiktoken", "yt-dlp")
 
 
 def build_provenance(
@@ -116,6 +116,10 @@ def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
     compute_type = getattr(inner, "compute_type", None)
     if isinstance(compute_type, str):
         record["compute_type"] = compute_type
+    # The detector a gated transcriber's silence gate ran (silero, energy or off).
+    vad = getattr(backend, "vad_name", None)
+    if isinstance(vad, str):
+        record["vad"] = vad
     return record
 
 

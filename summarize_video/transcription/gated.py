@@ -23,6 +23,7 @@ from ..options import (
     DEFAULT_LOGPROB_THRESHOLD,
     DEFAULT_NO_SPEECH_THRESHOLD,
     DEFAULT_SILENCE_GATE,
+    DEFAULT_VAD,
     Options,
 )
 from .base import (
@@ -36,6 +37,7 @@ from .base import (
 from .cutting import DEFAULT_PIECE_S, MAX_CARRY_S, SpeechBatch, pieces, split_clip
 from .guards import filter_segments
 from .silence import Splice, speech_regions, splice
+from .vad import Vad, resolve_vad, vad_name
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class GatedTranscriber:
     """A ``Transcriber`` made of a ``SpeechBackend`` and the gate, cutting and guards.
 
     ``name``: the backend's registry name (what cache keys and provenance record).
+    ``vad``: the detector of the gate (``vad.VAD_MODES``, resolved here: ``auto`` becomes
+    silero or energy); ``silence_gate=False`` is ``vad="off"``.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class GatedTranscriber:
         *,
         name: str | None = None,
         silence_gate: bool = DEFAULT_SILENCE_GATE,
+        vad: str = DEFAULT_VAD,
         no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
@@ -73,7 +78,11 @@ class GatedTranscriber:
                               stage="options", hint=f"the default is {DEFAULT_PIECE_S:g} s")
         self.backend = backend
         self.name = name or getattr(backend, "name", None) or type(backend).__name__
-        self.silence_gate = silence_gate
+        # The detector that finds the speech (None: no gate) and its name, as provenance and
+        # the cache keys record it.
+        self.vad: Vad | None = resolve_vad(vad) if silence_gate else None
+        self.vad_name = vad_name(self.vad)
+        self.silence_gate = self.vad is not None
         self.no_speech_threshold = no_speech_threshold
         self.logprob_threshold = logprob_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
@@ -84,7 +93,7 @@ class GatedTranscriber:
     def around(cls, backend: SpeechBackend, options: Options, name: str | None = None
                ) -> GatedTranscriber:
         """``backend`` gated and guarded as ``options`` say."""
-        return cls(backend, name=name, silence_gate=options.silence_gate,
+        return cls(backend, name=name, silence_gate=options.silence_gate, vad=options.vad,
                    no_speech_threshold=options.no_speech_threshold,
                    logprob_threshold=options.logprob_threshold,
                    compression_ratio_threshold=options.compression_ratio_threshold)
@@ -117,7 +126,7 @@ class GatedTranscriber:
     def transcribe(self, audio: AudioClip) -> Transcript:
         """Transcribe ``audio``; segment times are on the clip's timeline plus its offset.
 
-        With the silence gate on, only the regions ``speech_regions`` finds are sent to the
+        With the silence gate on, only the regions the VAD (``self.vad``) finds are sent to the
         backend (joined with ``REGION_GAP`` s of silence; times are mapped back exactly), and a
         clip without any returns a transcript flagged ``no-speech`` without loading the model.
         A clip longer than ``chunk_s`` is cut into chunks of that length (views of its
@@ -170,14 +179,17 @@ class GatedTranscriber:
         return transcript
 
     def _checked(self, audio: AudioClip) -> tuple[np.ndarray, list[tuple[float, float]]]:
-        """The samples of a non-empty 16 kHz ``audio`` and the regions with sound in them."""
+        """The samples of a non-empty 16 kHz ``audio`` and the regions the VAD finds in them
+        (the energy gate's, without a VAD)."""
         if audio.sample_rate != WHISPER_SAMPLE_RATE:
             raise TranscribeError(
                 f"transcription needs 16000 Hz audio, got {audio.sample_rate} Hz",
                 hint="decode with load_audio(path, sample_rate=16000)",
             )
         samples = np.ascontiguousarray(audio.samples, dtype=np.float32).reshape(-1)
-        return samples, speech_regions(samples, audio.sample_rate)
+        if self.vad is None:  # no gate: the loudness regions only tell silence from sound
+            return samples, speech_regions(samples, audio.sample_rate)
+        return samples, self.vad.regions(samples, audio.sample_rate)
 
     def _run(self, samples: np.ndarray, spliced: Splice | None, offset: float, sound: bool,
              language: str | None) -> Transcript:
@@ -185,8 +197,8 @@ class GatedTranscriber:
         ``offset`` on the timeline; ``sound``: whether the gate found any; ``language``: the
         one detected earlier, if any."""
         if spliced is not None:
-            log.debug("silence gate: %d region(s), %.1f s sent to %s", len(spliced.regions),
-                      sum(e - s for s, e in spliced.regions), self.name)
+            log.debug("%s gate: %d region(s), %.1f s sent to %s", self.vad_name,
+                      len(spliced.regions), sum(e - s for s, e in spliced.regions), self.name)
         started = time.perf_counter()
         found: Recognized = self.backend.transcribe(samples, language)
         log.info("%s ran on %.1f s of audio in %.1f s", self.name,

@@ -136,10 +136,23 @@ def speech_regions(
     duration = np.asarray(samples).size / sample_rate
     frame = max(1, round(FRAME_SECONDS * sample_rate)) / sample_rate
     open_db, hold_db = thresholds(levels, threshold_db)
-    loud = levels > open_db
+    return regions_from_frames(levels > open_db, levels > hold_db, frame, duration,
+                               min_silence=min_silence, pad=pad, min_speech=min_speech)
+
+
+def regions_from_frames(loud: np.ndarray, held: np.ndarray, frame: float, duration: float, *,
+                        min_silence: float, pad: float, min_speech: float
+                        ) -> list[tuple[float, float]]:
+    """Regions from per-frame decisions of any detector (the energy gate's levels, the Silero
+    VAD's probabilities): runs of ``held`` frames that contain a ``loud`` one, gaps shorter
+    than ``min_silence`` bridged, regions with under ``min_speech`` seconds of ``loud`` frames
+    dropped, the rest widened by ``pad`` and clipped to ``duration``. ``frame``: seconds per
+    frame."""
+    loud = np.asarray(loud, dtype=bool)
+    held = np.asarray(held, dtype=bool) | loud
     if not loud.any():
         return []
-    starts, ends = _runs(levels > hold_db)
+    starts, ends = _runs(held)
     # Keep the runs that contain at least one frame above the opening threshold.
     loud_before = np.concatenate(([0], np.cumsum(loud)))
     keep = loud_before[ends] - loud_before[starts] > 0

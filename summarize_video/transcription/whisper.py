@@ -21,6 +21,7 @@ from ..options import (
     DEFAULT_LOGPROB_THRESHOLD,
     DEFAULT_NO_SPEECH_THRESHOLD,
     DEFAULT_SILENCE_GATE,
+    DEFAULT_VAD,
 )
 from .base import Recognized, reason
 from .cutting import DEFAULT_PIECE_S
@@ -127,6 +128,7 @@ class WhisperTranscriber(GatedTranscriber):
         temperature_increment: float = 0.2,
         download_root: str | None = None,
         silence_gate: bool = DEFAULT_SILENCE_GATE,
+        vad: str = DEFAULT_VAD,
         no_speech_threshold: float | None = DEFAULT_NO_SPEECH_THRESHOLD,
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
@@ -139,5 +141,6 @@ class WhisperTranscriber(GatedTranscriber):
                                  temperature=temperature,
                                  temperature_increment=temperature_increment,
                                  download_root=download_root, **thresholds)
-        super().__init__(backend, name="whisper", silence_gate=silence_gate, chunk_s=chunk_s,
+        super().__init__(backend, name="whisper", silence_gate=silence_gate, vad=vad,
+                         chunk_s=chunk_s,
                          **thresholds)
