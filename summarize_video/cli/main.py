@@ -250,7 +250,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
 
 
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
-    from ..pipeline.summarizer import ask
+    from ..batch.api import ask
 
     options = options_from(values)
     bars = _Bars(err, not quiet and err.is_terminal)
