@@ -36,19 +36,20 @@ __all__ = ["CaptionError", "Captioner", "Completion", "ConfigError", "DecodeErro
            "__version__", "ask", "search", "summarize", "summarize_many"]
 
 if TYPE_CHECKING:
+    from .batch.api import ask, summarize
     from .batch.batch import Outcome
     from .batch.run import summarize_many
     from .captioning.base import Captioner
     from .catalog.search import Hit, search
     from .options import Options
     from .pipeline.results import Result
-    from .pipeline.summarizer import Summarizer, ask, summarize
+    from .pipeline.summarizer import Summarizer
     from .reasoning.base import Completion, Message, Reasoner
     from .transcription.base import Recognized, Segment, SpeechBackend, Transcriber, Transcript
 
 _LAZY = {
-    "summarize": "pipeline.summarizer",
-    "ask": "pipeline.summarizer",
+    "summarize": "batch.api",
+    "ask": "batch.api",
     "Summarizer": "pipeline.summarizer",
     "summarize_many": "batch.run",
     "Options": "options",

@@ -106,9 +106,13 @@ class ReasonerAuthError(ReasonerError):
 
 class ReasonerContextError(ReasonerError):
     """The request did not fit the model's context window. ``limit`` is the window in tokens
-    when the server named it (the pipeline then re-plans the requests to fit it)."""
+    when the server named it, ``prompt_tokens`` the prompt's size by the server's own count
+    when it said, and ``sent_tokens`` the same prompt by this package's estimate (set by the
+    reasoning step): the pipeline then re-plans the requests to fit, scaled by their ratio."""
 
     limit: int | None = None
+    prompt_tokens: int | None = None
+    sent_tokens: int | None = None
 
 
 class OutputError(SummarizeVideoError):

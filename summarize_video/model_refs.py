@@ -8,6 +8,22 @@ from pathlib import Path
 from .errors import ConfigError
 
 
+class ClassNameModelId:
+    """The ``model_id`` of a stage of one's own that names none: its class name. A
+    non-data descriptor on the stage protocols, so a subclass's own ``model_id`` (a class
+    attribute, a property, or one set in ``__init__``) wins."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        return (owner or type(obj)).__name__
+
+
+def model_id_of(stage: object) -> str:
+    """A stage's ``model_id``, or its class name when it has none (an object of one's own
+    with only its one method)."""
+    value = getattr(stage, "model_id", None)
+    return value if isinstance(value, str) and value else type(stage).__name__
+
+
 def looks_local(model: str) -> bool:
     """True when ``model`` is meant as a folder rather than a hub id like ``org/name``."""
     if Path(model).expanduser().exists():

@@ -177,7 +177,8 @@ class Options:
     timeout: float = 600.0
     # Retries of one LLM request after a connection error, timeout, 429 or 5xx (with backoff).
     llm_max_retries: int = 2
-    # Output token budget of the LLM answer; None: 25,000 for OpenAI reasoning models, else 4,096.
+    # Output token budget of the LLM answer; None: 25,000 for OpenAI reasoning models, else
+    # 4,096, at most half the context (at least 512) so that small contexts work.
     llm_max_output_tokens: int | None = None
     # Torch device: "auto" picks cuda, then mps, then cpu.
     device: str = "auto"

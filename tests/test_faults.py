@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video.cli.main import cli
-from summarize_video.reasoning.request_shape import context_overflow
+from summarize_video.reasoning.request_shape import Overflow, context_overflow
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
@@ -180,15 +180,16 @@ def test_batch_goes_on_when_the_llm_fails(tmp_path: Path, tiny_models: dict[str,
 
 @pytest.mark.parametrize(("detail", "code", "body", "expected"), [
     ("This model's maximum context length is 8192 tokens. However, your messages resulted "
-     "in 9000 tokens.", "context_length_exceeded", None, (True, 8192)),
+     "in 9000 tokens.", "context_length_exceeded", None, Overflow(8192, 9000)),
     ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
-     "(1000 in the messages, 4000 in the completion).", None, None, (True, 4096)),
+     "(1000 in the messages, 4000 in the completion).", None, None, Overflow(4096, 1000)),
     ("the request exceeds the available context size, try increasing it", None,
-     {"error": {"n_ctx": 2048, "type": "exceed_context_size_error"}}, (True, 2048)),
+     {"error": {"n_ctx": 2048, "n_prompt_tokens": 2777, "type": "exceed_context_size_error"}},
+     Overflow(2048, 2777)),
     ("Trying to keep the first 6000 tokens when context the overflows. However, the model is "
-     "loaded with context length of only 4096 tokens", None, None, (True, 4096)),
-    ("Unsupported parameter: 'max_tokens'", None, None, (False, None)),
+     "loaded with context length of only 4096 tokens", None, None, Overflow(4096, None)),
+    ("Unsupported parameter: 'max_tokens'", None, None, None),
 ])
 def test_context_overflow_wordings(detail: str, code: str | None, body: Any,
-                                   expected: tuple[bool, int | None]) -> None:
+                                   expected: Overflow | None) -> None:
     assert context_overflow(detail, code, body) == expected

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, LedgerError, StorageError
 from ..options import Options
 from ..pipeline.cache import DAMAGED, FULL, db_problem, default_cache_dir, limit_pages
-from ..pipeline.fingerprint import Backends, ledger_fingerprint
+from ..pipeline.fingerprint import (
+    CAPTION_FIELDS,
+    INTERVAL_FIELDS,
+    SCENE_FIELDS,
+    TRANSCRIPT_FIELDS,
+    Backends,
+    ledger_fingerprint,
+)
 from ..timeline import merge_repeats
 from . import owners, versions
 
@@ -95,6 +102,20 @@ def fts5_available() -> bool:
     except sqlite3.Error:
         return False
     return True
+
+
+# Key of the recorded settings that holds the options of the caption and transcript cache
+# keys, as the run had them: ``ask`` finds that run's cached work with them.
+STAGE_OPTIONS = "stage_options"
+
+
+def stage_options(result: Result) -> dict[str, Any]:
+    """The options that shaped a result's captions and transcript (from its provenance)."""
+    every = result.provenance.get("settings") if isinstance(result.provenance, dict) else None
+    if not isinstance(every, dict):
+        return {}
+    names = (*CAPTION_FIELDS, *INTERVAL_FIELDS, *SCENE_FIELDS, *TRANSCRIPT_FIELDS)
+    return {name: every[name] for name in names if name in every}
 
 
 def default_ledger_path(cache_dir: Path | str | None = None) -> Path:
@@ -260,6 +281,15 @@ class Ledger:
                 "ORDER BY finished DESC", (content_hash, settings_fp, DONE)).fetchall()
         return [_entry(row) for row in rows]
 
+    def find_content(self, content_hash: str) -> list[Entry]:
+        """Every file recorded with this content, whatever its settings and status, the
+        newest first."""
+        with self._storage():
+            rows = self.db.execute(
+                "SELECT * FROM files WHERE content_hash = ? ORDER BY finished DESC",
+                (content_hash,)).fetchall()
+        return [_entry(row) for row in rows]
+
     def get(self, path: Path | str) -> Entry | None:
         with self._storage():
             row = self.db.execute("SELECT * FROM files WHERE path = ?",
@@ -280,6 +310,8 @@ class Ledger:
         key = catalog_path(path)
         if settings is None:
             settings = dict(result.settings) if result is not None else {}
+            if result is not None:
+                settings[STAGE_OPTIONS] = stage_options(result)
         pieces = passages(result) if result is not None else []
         with self._storage(StorageError), self.db:
             self.db.execute("BEGIN IMMEDIATE")

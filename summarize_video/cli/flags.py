@@ -132,7 +132,7 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  show_default=True,
                  help="Retries of an LLM request after 429, 5xx, timeouts (Retry-After honoured)."),
     click.option("--llm-max-output-tokens", type=click.IntRange(min=1), default=None,
-                 show_default="25000 for reasoning models, else 4096",
+                 show_default="25000 for reasoning models, else 4096; at most half the context",
                  help="Tokens reserved for each LLM answer."),
     click.option("--context-tokens", type=click.IntRange(min=256), default=None,
                  show_default="from the model name; 8192 if unknown",

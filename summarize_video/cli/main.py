@@ -316,8 +316,8 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
 
 
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
+    from ..batch.api import ask
     from ..outputs.writers import result_json
-    from ..pipeline.summarizer import ask
 
     json_out = values.pop("json_out", False)
     options = options_from(values)

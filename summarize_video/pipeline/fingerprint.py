@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import prompting
 from ..captioning.registry import resolve_captioner
+from ..model_refs import model_id_of
 from ..options import Options
 from ..reasoning.synthesis import PARTIAL
 from ..redaction import redact_url
@@ -126,7 +127,7 @@ def caption_key(o: Options, captioner: Any, prompt: str, context_prompt: str,
     resolved model id and revision), its prompts and the frame-choosing options."""
     params: dict[str, Any] = {
         "captioner": backend_name(captioner),
-        "model": captioner.model_id,
+        "model": model_id_of(captioner),
         "revision": getattr(captioner, "revision", None),
         "prompt": text_hash(prompt),
         "max_new_tokens": o.caption_max_new_tokens,
@@ -152,7 +153,7 @@ def transcript_key(o: Options, transcriber: Any) -> dict[str, Any]:
     vad = getattr(transcriber, "vad_name", None) or (o.vad if o.silence_gate else "off")
     params: dict[str, Any] = {
         "transcriber": backend_name(transcriber),
-        "model": transcriber.model_id,
+        "model": model_id_of(transcriber),
         "language": o.language,
         "temperature": [o.temperature, o.temperature_increment],
         "guards": [o.silence_gate and vad != "off", o.no_speech_threshold, o.logprob_threshold,

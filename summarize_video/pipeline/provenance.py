@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..model_refs import model_id_of
 from ..options import SECRETS, Options
 from ..redaction import redact_url
 from .fingerprint import backend_name, prompt_files, prompt_record
@@ -109,7 +110,7 @@ def model_record(backend: Any, default_backend: str) -> dict[str, Any]:
     record = {
         "backend": engine if isinstance(engine, str) and engine else default_backend,
         "class": type(inner).__name__,
-        "model_id": str(getattr(backend, "model_id", "") or "") or None,
+        "model_id": model_id_of(backend),
         "revision": _revision(inner),
     }
     # The numeric precision, for a backend that has a choice (faster-whisper's compute type).

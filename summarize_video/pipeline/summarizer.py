@@ -24,6 +24,7 @@ from ..limits import Limits
 from ..media.jobs import probe_file
 from ..media.probe import MediaInfo
 from ..media.safe_open import file_state
+from ..model_refs import model_id_of
 from ..options import Options
 from ..reasoning import synthesis
 from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS, Reasoner, Usage
@@ -122,9 +123,9 @@ class Summarizer:
         """The backends' names and, once built, their models and the reasoner's."""
         return replace(
             self._names,
-            caption_model=getattr(self._captioner, "model_id", None),
-            whisper_model=getattr(self._transcriber, "model_id", None),
-            llm_model=self.reasoner.model_id if self.reasoner is not None else None,
+            caption_model=model_id_of(self._captioner) if self._captioner is not None else None,
+            whisper_model=model_id_of(self._transcriber) if self._transcriber is not None else None,
+            llm_model=model_id_of(self.reasoner) if self.reasoner is not None else None,
             llm_backend=getattr(self.reasoner, "backend", None),
         )
 
@@ -235,7 +236,7 @@ class Summarizer:
         o = self.options
         if self.reasoner is None and not o.dry_run:
             return Reasoned()
-        model = self.reasoner.model_id if self.reasoner is not None else o.llm_model
+        model = model_id_of(self.reasoner) if self.reasoner is not None else o.llm_model
         context = o.context_tokens or default_context_tokens(model)
 
         def make_plan(context: int, output: int) -> synthesis.Plan:
@@ -246,7 +247,7 @@ class Summarizer:
                 tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
             )
 
-        the_plan = make_plan(context, self._output_budget(model))
+        the_plan = make_plan(context, self._output_budget(model, context))
         facts: dict[str, Any] = {"context_tokens": context, "tokens_exact": is_exact(model),
                                  "windows": len(the_plan.requests)}
         if o.dry_run or self.reasoner is None:
@@ -259,8 +260,9 @@ class Summarizer:
                 made = synthesis.run(the_plan, self.reasoner)
             except ReasonerContextError as exc:
                 the_plan = synthesis.refit(the_plan, exc, make_plan, title)
-                facts.update(context_tokens=the_plan.context_tokens,
-                             windows=len(the_plan.requests))
+                facts.update(context_tokens=exc.limit, windows=len(the_plan.requests))
+                if the_plan.token_scale != 1.0:
+                    facts.update(server_token_ratio=round(the_plan.token_scale, 2))
                 made = synthesis.run(the_plan, self.reasoner)
         except ReasonerError as exc:
             return Reasoned(facts=facts, failure=exc, seconds=time.perf_counter() - t0)
@@ -313,7 +315,7 @@ class Summarizer:
             reasoning=reasoned.facts,
             requests=reasoned.requests,
             cost=cost_block(
-                model=self.reasoner.model_id if self.reasoner else "",
+                model=model_id_of(self.reasoner) if self.reasoner else "",
                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                 usage_estimated=usage.estimated, duration_s=duration, interval_s=o.interval,
                 width=info.width, height=info.height, has_video=info.has_video,
@@ -366,16 +368,19 @@ class Summarizer:
         self.cache.put("transcript", file_hash, params, transcript_to_json(made.value))
         return replace(made, cache="miss")
 
-    def _output_budget(self, model: str) -> int:
-        """Tokens reserved for each answer: the option, else what the reasoner will ask for."""
+    def _output_budget(self, model: str, context: int) -> int:
+        """Tokens reserved for each answer: the option as given, else what the reasoner will
+        ask for, within what the context leaves (``synthesis.answer_reserve``)."""
         if self.options.llm_max_output_tokens:
             return self.options.llm_max_output_tokens
+        requested = REASONING_MAX_OUTPUT_TOKENS if is_reasoning_model(model) else \
+            DEFAULT_MAX_OUTPUT_TOKENS
         for attr in ("max_output_tokens", "max_new_tokens"):
             value = getattr(self.reasoner, attr, None)
             if isinstance(value, int) and value > 0:
-                return value
-        return REASONING_MAX_OUTPUT_TOKENS if is_reasoning_model(model) else \
-            DEFAULT_MAX_OUTPUT_TOKENS
+                requested = value
+                break
+        return synthesis.answer_reserve(context, requested)
 
 
 @dataclass(frozen=True)

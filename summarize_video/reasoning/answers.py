@@ -159,6 +159,33 @@ def parse_answer(text: str) -> Answer:
         return Answer(text.strip())
 
 
+def no_answer(text: str, finish_reason: str | None) -> str | None:
+    """Why ``text`` is no answer at all, or None when it is one (however rough).
+
+    No answer: nothing but punctuation and space (``{ }``, as a JSON grammar makes a random
+    model write); a JSON object whose fields are all empty; or an answer cut at the output
+    budget (``finish_reason: length``) before a summary was complete, that is neither a
+    whole JSON object nor one with a complete ``"summary"`` field (a model repeating one
+    token until the budget runs out).
+    """
+    stripped = text.strip()
+    if not re.search(r"\w", stripped):
+        shown = stripped[:20] or "nothing"
+        return f"an empty answer ({shown})"
+    try:
+        obj = json.loads(stripped)
+    except (ValueError, RecursionError):
+        obj = None
+    if isinstance(obj, dict) and not any(_str(v) or (isinstance(v, (list, dict)) and v)
+                                         for v in obj.values()):
+        return "a JSON object without a summary"
+    if finish_reason == "length" and not isinstance(obj, dict) \
+            and _SUMMARY_FIELD.search(text) is None:
+        return (f"{len(text)} characters cut at the output budget (finish_reason length) "
+                "before any summary was complete")
+    return None
+
+
 def _parse(text: str) -> Answer:
     obj = _find_json(text)
     if obj is not None:

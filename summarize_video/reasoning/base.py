@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import ConfigError
+from ..model_refs import ClassNameModelId
 
 Message = dict[str, str]
 
@@ -44,10 +45,13 @@ class Completion:
 
 
 class Reasoner(Protocol):
-    """A chat model that answers a list of messages with one completion."""
+    """A chat model that answers a list of messages with one completion. ``model_id`` names
+    the model in results, prices and provenance; a subclass that sets none gets its class
+    name. ``complete`` may take only ``messages``: the budget and JSON mode are then not
+    passed."""
 
-    model_id: str
-    # Which registered backend this is: "openai" or "transformers".
+    model_id: str = ClassNameModelId()  # type: ignore[assignment]
+    # Which registered backend this is: "openai" or "transformers" (one's own: none).
     backend: str
 
     def complete(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -203,10 +204,10 @@ class OpenAIReasoner:
             return self._client.chat.completions.create(model=self.model_id, **request)
         except (oa.BadRequestError, oa.UnprocessableEntityError) as exc:
             detail = f"{self._detail(exc)} {getattr(exc, 'message', '')}"
-            over, limit = context_overflow(detail, getattr(exc, "code", None),
-                                           getattr(exc, "body", None))
-            if over:
-                raise self._context_error(limit) from None
+            over = context_overflow(detail, getattr(exc, "code", None),
+                                    getattr(exc, "body", None))
+            if over is not None:
+                raise self._context_error(over.limit, over.prompt_tokens) from None
             param = getattr(exc, "param", None)
             what = rejected_by(detail, param if isinstance(param, str) else None, request)
             change = None
@@ -294,8 +295,11 @@ class OpenAIReasoner:
         message = self._scrub(f"{self._where}, model {self.model_id!r}: {what}")
         return cls(message, hint=self._scrub(hint))
 
-    def _context_error(self, limit: int | None) -> ReasonerContextError:
+    def _context_error(self, limit: int | None,
+                       prompt_tokens: int | None = None) -> ReasonerContextError:
         window = f" of {limit} tokens" if limit else ""
+        if prompt_tokens:
+            window += f" (the prompt is {prompt_tokens} tokens by the server's count)"
         err = self._error(
             f"the request is over the model's context window{window}",
             hint=f"pass --context-tokens {limit}" if limit else
@@ -304,17 +308,13 @@ class OpenAIReasoner:
         )
         assert isinstance(err, ReasonerContextError)
         err.limit = limit
+        err.prompt_tokens = prompt_tokens
         return err
 
     def _detail(self, exc: Any) -> str:
-        """The server's own error message, shortened to one line."""
-        body = getattr(exc, "body", None)
-        detail: Any = None
-        if isinstance(body, dict):
-            inner = body.get("error", body)
-            detail = inner.get("message") if isinstance(inner, dict) else inner
-        elif isinstance(body, str):
-            detail = body
+        """The server's own error message (OpenAI's ``error.message``, a plain ``error``
+        string, FastAPI's ``detail``), redacted, on one line, shortened."""
+        detail = _server_message(getattr(exc, "body", None))
         if not detail:
             detail = getattr(exc, "message", None) or str(exc)
         detail = self._scrub(str(detail))
@@ -364,9 +364,11 @@ class OpenAIReasoner:
                     hint="the key has no access to this model; check its project and limits",
                     cls=ReasonerAuthError,
                 )
-            if isinstance(exc, oa.NotFoundError):
+            if isinstance(exc, oa.NotFoundError) or _UNKNOWN_MODEL.search(detail):
+                what = "model or endpoint not found" if code == 404 else \
+                    "the server does not serve this model"
                 return self._error(
-                    f"model or endpoint not found (HTTP {code}): {detail}",
+                    f"{what} (HTTP {code}): {detail}",
                     hint="check --llm-model and that --base-url ends in /v1; GET /v1/models "
                     "lists the models (Ollama: `ollama pull MODEL`)",
                     cls=ReasonerAuthError,
@@ -383,8 +385,8 @@ class OpenAIReasoner:
                 )
             return self._error(
                 f"request rejected (HTTP {code}): {detail}",
-                hint="the prompt may exceed the model's context window, or the server rejects "
-                "a parameter",
+                hint="the server's message above says why; check --llm-model, --base-url and "
+                "the server's settings",
             )
         if isinstance(exc, oa.APIResponseValidationError):
             return self._error(
@@ -394,6 +396,37 @@ class OpenAIReasoner:
         return self._error(
             f"request failed: {type(exc).__name__}: {self._detail(exc)}", hint=server_hint
         )
+
+
+# How servers say they do not serve the model asked for, whatever the status code: OpenAI and
+# vLLM "The model `x` does not exist", Ollama "model 'x' not found", a server pinned to one
+# model ("Server is pinned to 'a'; requested 'b'"), "unknown model", "no such model".
+_UNKNOWN_MODEL = re.compile(
+    r"\bmodel\b[^.;]{0,80}\b(?:does not exist|not found|is not (?:available|served|loaded))"
+    r"|\b(?:unknown|no such|invalid) model\b|\bpinned to\b", re.I
+)
+
+
+def _server_message(body: Any) -> str | None:
+    """The message in an error body: ``{"error": {"message"}}``, ``{"error": "..."}``,
+    ``{"detail": "..."}`` (FastAPI, ``detail`` may be a list), or a plain string."""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error", body)
+    if isinstance(inner, str):
+        return inner
+    if not isinstance(inner, dict):
+        return None
+    for key in ("message", "detail", "msg"):
+        value = inner.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, list) and value:
+            return "; ".join(str(v.get("msg", v)) if isinstance(v, dict) else str(v)
+                             for v in value)
+    return None
 
 
 def _refused(exc: BaseException) -> Any:

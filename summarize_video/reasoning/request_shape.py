@@ -173,24 +173,51 @@ def rejected_by(detail: str, param: str | None, request: dict[str, Any]) -> str 
 
 # How servers say a request is over the model's context window, and where they name it:
 # OpenAI/vLLM "maximum context length is 8192 tokens", llama.cpp "exceeds the available
-# context size" (with an ``n_ctx`` field), LM Studio "context length of only 4096 tokens".
+# context size" (with ``n_ctx`` and ``n_prompt_tokens`` fields, type
+# ``exceed_context_size_error``), LM Studio "context length of only 4096 tokens".
 _CONTEXT_WORDS = re.compile(
-    r"context[ _](?:length|size|window)|maximum context|context_length_exceeded", re.I
+    r"context[ _](?:length|size|window)|maximum context|context_length_exceeded"
+    r"|exceed_context_size", re.I
 )
 _CONTEXT_LIMIT = re.compile(
     r"(?:maximum context length is|context (?:length|size|window) (?:of|is)(?: only)?)"
     r"\s*(\d+)", re.I
 )
+# The prompt's size by the server's own count: vLLM "(2777 in the messages, 512 in the
+# completion)", OpenAI "your messages resulted in 2777 tokens".
+_PROMPT_COUNT = re.compile(
+    r"(\d+) in the messages|messages resulted in (\d+) tokens|prompt (?:is|has|of) (\d+) "
+    r"tokens", re.I
+)
 
 
-def context_overflow(detail: str, code: object, body: object) -> tuple[bool, int | None]:
-    """Whether a 400 says the request is over the context window, and the window if named."""
+@dataclass(frozen=True)
+class Overflow:
+    """A 400 that says the request is over the context window: the window and the prompt's
+    size as the server counts them, where it says."""
+
+    limit: int | None
+    prompt_tokens: int | None
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+
+
+def context_overflow(detail: str, code: object, body: object) -> Overflow | None:
+    """An ``Overflow`` when a 400 says the request is over the context window, else None."""
     inner = body.get("error", body) if isinstance(body, dict) else None
-    n_ctx = inner.get("n_ctx") if isinstance(inner, dict) else None
-    hit = code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(detail))
+    fields = inner if isinstance(inner, dict) else {}
+    kind = fields.get("type")
+    hit = code == "context_length_exceeded" or kind == "exceed_context_size_error" \
+        or bool(_CONTEXT_WORDS.search(detail))
     if not hit:
-        return False, None
-    if isinstance(n_ctx, int) and n_ctx > 0:
-        return True, n_ctx
-    found = _CONTEXT_LIMIT.search(detail)
-    return True, int(found.group(1)) if found else None
+        return None
+    limit = _positive(fields.get("n_ctx"))
+    if limit is None and (found := _CONTEXT_LIMIT.search(detail)):
+        limit = int(found.group(1))
+    prompt = _positive(fields.get("n_prompt_tokens"))
+    if prompt is None and (counted := _PROMPT_COUNT.search(detail)):
+        prompt = int(next(g for g in counted.groups() if g))
+    return Overflow(limit, prompt)

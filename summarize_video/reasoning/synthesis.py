@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import prompting
-from ..errors import ConfigError, ReasonerContextError
+from ..errors import ConfigError, ReasonerContextError, ReasonerError
 from ..timeline import TimelineEntry, format_timestamp, render
 from .answers import (
     Chapter,
     KeyMoment,
     cap_answer,
     entry_spans,
+    no_answer,
     parse_answer,
     say_spans,
     validate_timestamps,
@@ -55,10 +56,18 @@ MARGIN_TOKENS = 8
 # about 4; more than this is a server sending what no model wrote within the budget.
 MAX_CHARS_PER_TOKEN = 8
 FILTERED = "content_filter"
+# Least room kept for the answer however small the context (a summary JSON of a few lines).
+MIN_ANSWER_TOKENS = 512
+# Share of the prompt room left unused after the server counted the prompt for us.
+REFIT_MARGIN = 0.1
+# Final answers that are no answer (cut at the budget before any summary, or an empty JSON
+# object) are asked for this many times in all before the file fails.
+ANSWER_ATTEMPTS = 2
 HINT = "raise --context-tokens (the model's context window), or lower the output reserve"
 
 __all__ = [
-    "Chapter", "KeyMoment", "Plan", "Synthesis", "plan", "run", "validate_timestamps",
+    "Chapter", "KeyMoment", "Plan", "Synthesis", "answer_reserve", "plan", "refit", "run",
+    "validate_timestamps",
 ]
 
 
@@ -86,6 +95,7 @@ class Plan:
     spans: list[tuple[float, float]]  # what cited stamps may point at
     tolerance: float
     truncated: int = 0  # entries cut to fit a window alone
+    token_scale: float = 1.0  # the server's token count over ours, when a refusal told it
 
     @property
     def prompt_budget(self) -> int:
@@ -196,22 +206,38 @@ def plan(
     p.windows = _pack(p, entries, lines, costs, window_room)
     return p
 
+def answer_reserve(context_tokens: int, requested: int) -> int:
+    """Tokens kept for the answer in a context of ``context_tokens``: the ``requested``
+    budget, but never more than half the context (at least ``MIN_ANSWER_TOKENS``), so that a
+    small context (2k-4k, as local servers run) leaves room for the prompt."""
+    return max(1, min(requested, max(MIN_ANSWER_TOKENS, context_tokens // 2)))
+
+
 def refit(the_plan: Plan, exc: ReasonerContextError,
           make_plan: Callable[[int, int], Plan], name: str) -> Plan:
-    """The requests planned again for the smaller context window the server named, or
-    ``exc`` again when it named none or nothing fits it."""
+    """The requests planned again for the context window the server named, with prompts
+    measured as the server counts them: when it said how large the refused prompt was, every
+    estimate is scaled by its count over ours. ``exc`` again when it named no window or
+    nothing fits it."""
     limit = exc.limit
-    if limit is None or limit >= the_plan.context_tokens:
+    scale = 1.0
+    if exc.prompt_tokens and exc.sent_tokens and exc.prompt_tokens > exc.sent_tokens:
+        scale = exc.prompt_tokens / exc.sent_tokens
+    if limit is None or (limit >= the_plan.context_tokens and scale == 1.0):
         raise exc
+    output = answer_reserve(limit, the_plan.max_output_tokens)
+    # Prompt room in our own tokens, with a tenth kept for the estimate's unevenness.
+    room = int((limit - output) / scale * (1 - REFIT_MARGIN)) if scale > 1 else limit - output
     try:
-        smaller = make_plan(limit, min(the_plan.max_output_tokens, limit // 4))
+        smaller = make_plan(room + output, output)
     except ConfigError:
         raise exc from None
-    log.warning("%s: the LLM server's context window is %d tokens, not %d: sending %d "
-                "request(s) that fit (pass --context-tokens %d to plan for it at once)",
-                name, limit, the_plan.context_tokens, len(smaller.requests), limit)
+    counted = f" and counts {scale:.1f}x the tokens estimated here" if scale > 1 else ""
+    log.warning("%s: the LLM server's context window is %d tokens%s: sending %d request(s) "
+                "that fit (pass --context-tokens %d to plan for it at once)",
+                name, limit, counted, len(smaller.requests), limit)
+    smaller.token_scale = scale
     return smaller
-
 
 
 def _pack(p: Plan, entries: Sequence[TimelineEntry], lines: list[str], costs: list[int],
@@ -289,7 +315,11 @@ class _Run:
             raise ConfigError(f"internal: a request of {size} tokens exceeds the budget of "
                               f"{self.plan.prompt_budget}", hint=HINT)
         self.sent.append(messages)
-        completion = complete_with(self.reasoner, messages, max_output_tokens, json_mode)
+        try:
+            completion = complete_with(self.reasoner, messages, max_output_tokens, json_mode)
+        except ReasonerContextError as exc:
+            exc.sent_tokens = size  # for refit: the server's count against ours
+            raise
         self.completions.append(completion)
         return completion.text
 
@@ -314,7 +344,7 @@ def run(p: Plan, reasoner: Reasoner) -> Synthesis:
             if count_messages(final, p.model) <= p.prompt_budget:
                 break
             notes = _combine(r, notes)
-    text = r.call(final, p.max_output_tokens, True)
+    text = _final_answer(r, final)
     answer, notes, incomplete = _checked_answer(r, text)
     moments, dropped_m = validate_timestamps(answer.key_moments, p.spans, p.tolerance)
     chapters, dropped_c = validate_timestamps(answer.chapters, p.spans, p.tolerance)
@@ -336,6 +366,25 @@ def run(p: Plan, reasoner: Reasoner) -> Synthesis:
         notes=notes,
         incomplete=incomplete,
     )
+
+
+def _final_answer(r: _Run, final: list[Message]) -> str:
+    """The final answer's text; one that is no answer (``answers.no_answer``) is asked for
+    again, and after ``ANSWER_ATTEMPTS`` the step fails without an answer."""
+    why = ""
+    for attempt in range(ANSWER_ATTEMPTS):
+        text = r.call(final, r.plan.max_output_tokens, True)
+        why = no_answer(text, r.completions[-1].finish_reason) or ""
+        if not why:
+            return text
+        if attempt + 1 < ANSWER_ATTEMPTS:
+            log.warning("%s: the LLM sent no answer (%s): asking again",
+                        r.plan.variables["title"], why)
+    raise ReasonerError(
+        f"model {r.plan.model!r} sent a response without an answer {ANSWER_ATTEMPTS} times: "
+        f"{why}",
+        hint="a model too small or random for the task, or an output budget too small: try "
+        "another --llm-model, or raise --llm-max-output-tokens and --context-tokens")
 
 
 def _checked_answer(r: _Run, text: str) -> tuple[Any, tuple[str, ...], str | None]:

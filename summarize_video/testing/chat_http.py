@@ -93,13 +93,17 @@ class Handler(BaseHTTPRequestHandler):
         kind: str = "invalid_request_error",
         *,
         param: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        body: Any = None,
     ) -> None:
+        """OpenAI's error object (plus ``extra`` fields), or ``body`` as-is when given."""
+        error = {"message": message, "type": kind, "param": param, "code": code, **(extra or {})}
         # Short retry delays keep the client's automatic retries fast in tests.
         self._send_json(
             status,
-            {"error": {"message": message, "type": kind, "param": param, "code": code}},
+            {"error": error} if body is None else body,
             {"retry-after-ms": "10"} if headers is None else headers,
         )
 

@@ -50,6 +50,9 @@ class Step:
     trickle: float = 0.0
     chunked: bool = False
     location: str | None = None
+    # An error answer's whole JSON body, sent as-is instead of OpenAI's ``{"error": {...}}``
+    # (FastAPI servers send ``{"detail": "..."}``).
+    error_body: Any = None
 
     @property
     def wire_fault(self) -> bool:
@@ -76,6 +79,9 @@ class Rejection:
     message: str
     param: str | None
     code: str | None
+    kind: str = "invalid_request_error"
+    # Fields a server adds to its error object (llama.cpp's token counts).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _roles(body: dict[str, Any]) -> list[str]:
@@ -126,12 +132,22 @@ def rejection(body: dict[str, Any], reject: frozenset[str]) -> Rejection | None:
     return None
 
 
-def context_rejection(prompt_tokens: int, budget: int | None, limit: int | None
-                      ) -> Rejection | None:
+CONTEXT_STYLES = ("openai", "llama.cpp")
+
+
+def context_rejection(prompt_tokens: int, budget: int | None, limit: int | None,
+                      style: str = "openai") -> Rejection | None:
     """The 400 of a server whose context window is ``limit`` tokens: OpenAI's wording when the
-    prompt alone is over, vLLM's when the prompt plus the requested output is."""
+    prompt alone is over, vLLM's when the prompt plus the requested output is; or, in the
+    "llama.cpp" style, the llama.cpp server's (its counts in ``n_prompt_tokens``/``n_ctx``)."""
     if limit is None:
         return None
+    if style == "llama.cpp":
+        if prompt_tokens < limit:  # llama.cpp refuses a prompt that leaves no room at all
+            return None
+        return Rejection("the request exceeds the available context size, try increasing it",
+                         None, None, kind="exceed_context_size_error",
+                         extra={"n_prompt_tokens": prompt_tokens, "n_ctx": limit})
     if prompt_tokens > limit:
         return Rejection(
             f"This model's maximum context length is {limit} tokens. However, your messages "

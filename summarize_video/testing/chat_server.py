@@ -18,6 +18,7 @@ Faults and quirks of real servers, one keyword each::
     ChatServer(script=[Step(trickle=0.5, chunked=True)]) # one byte every 0.5 s
     ChatServer(script=[Step(307, location=other_url)])   # a redirect elsewhere
     ChatServer(context_limit=2048)                       # prompts over 2048 tokens get a 400
+    ChatServer(context_limit=2048, context_style="llama.cpp", chars_per_token=0.8)
     ChatServer(think="inline")                           # "<think>...</think>" before the answer
     ChatServer(think="field")                            # a reasoning_content field instead
     ChatServer(omit_usage=True)                          # no "usage" object
@@ -33,6 +34,7 @@ By hand::
 from __future__ import annotations
 
 import argparse
+import math
 import threading
 import time
 import uuid
@@ -41,6 +43,7 @@ from typing import Any
 
 from .chat_http import ERROR_TYPES, Handler, Server
 from .chat_quirks import (
+    CONTEXT_STYLES,
     REJECTABLE,
     THINK_MODES,
     Step,
@@ -78,7 +81,10 @@ class ChatServer:
     OpenAI's wording when a request carries them.  ``json_reply``: the reply used instead of
     ``reply`` when the request asks for ``response_format`` JSON.  ``context_limit``: the
     model's context window in tokens (4 characters each); a longer request gets the 400 that
-    OpenAI (prompt over) or vLLM (prompt plus requested output over) sends.
+    OpenAI (prompt over) or vLLM (prompt plus requested output over) sends, or with
+    ``context_style="llama.cpp"`` the llama.cpp server's 400 (``n_prompt_tokens``, ``n_ctx``).
+    ``chars_per_token``: how this server's tokenizer counts the prompt (4 characters a token
+    by default; a byte-level tokenizer of a small model counts far more tokens).
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class ChatServer:
         reject_params: Iterable[str] = (),
         json_reply: Reply | None = None,
         context_limit: int | None = None,
+        context_style: str = "openai",
+        chars_per_token: float = 4.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -111,7 +119,13 @@ class ChatServer:
         self.empty_length = empty_length
         self.reject_params = frozenset(reject_params)
         self.json_reply = json_reply
+        if context_style not in CONTEXT_STYLES:
+            raise ValueError(f"context_style must be one of {CONTEXT_STYLES}")
+        if not chars_per_token > 0:
+            raise ValueError("chars_per_token must be positive")
         self.context_limit = context_limit
+        self.context_style = context_style
+        self.chars_per_token = chars_per_token
         self.reply = reply
         self.model = model
         self.status = status
@@ -195,6 +209,12 @@ class ChatServer:
 
     # -- answering -------------------------------------------------------------------------
 
+    def count_tokens(self, text: str) -> int:
+        """The prompt's size by this server's tokenizer."""
+        if self.chars_per_token == 4.0:
+            return _tokens(text)
+        return max(1, math.ceil(len(text) / self.chars_per_token)) if text else 0
+
     def _answer(self, handler: Handler, body: dict[str, Any]) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
@@ -222,7 +242,8 @@ class ChatServer:
             extra = step.error_headers() if step is not None else None
             self._record(status)
             handler._send_error(status, message.format(key=key, model=model), kind,
-                                headers=extra)
+                                headers=extra,
+                                body=step.error_body if step is not None else None)
             return
         if step is not None and step.location is not None:
             self._record(step.status)
@@ -234,12 +255,13 @@ class ChatServer:
             return
         rejected = rejection(body, self.reject_params) if step is None else None
         if rejected is None:
-            rejected = context_rejection(_tokens(_prompt(body)), budget_of(body),
-                                         self.context_limit)
+            rejected = context_rejection(self.count_tokens(_prompt(body)), budget_of(body),
+                                         self.context_limit, self.context_style)
         if rejected is not None:
             self._record(400)
-            handler._send_error(400, rejected.message, param=rejected.param,
-                                code=rejected.code)
+            handler._send_error(400, rejected.message, rejected.kind, param=rejected.param,
+                                code=rejected.code if rejected.extra == {} else 400,
+                                extra=dict(rejected.extra))
             return
         self._send_answer(handler, body, model, step)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 
+from ..model_refs import ClassNameModelId
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -59,11 +61,11 @@ class Transcriber(Protocol):
 
     A transcriber may also offer ``transcribe_stream(chunks: Iterable[AudioClip]) ->
     Transcript`` and a ``chunk_s`` attribute: the pipeline then feeds it the audio piece by
-    piece (``GatedTranscriber`` does).
+    piece (``GatedTranscriber`` does). ``model_id`` names the model in cache keys and
+    provenance; a subclass that sets none gets its class name.
     """
 
-    @property
-    def model_id(self) -> str: ...
+    model_id: str = ClassNameModelId()  # type: ignore[assignment]
 
     def transcribe(self, audio: AudioClip) -> Transcript: ...
 
