@@ -130,12 +130,12 @@ def test_a_question_nothing_matches_is_answered_without_the_llm(catalog: Path) -
 def test_passages_beyond_the_context_are_condensed_first(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite3"
     talk = tmp_path / "pricing_talk.mp4"
-    lines = [(60.0 * i + 5, 60.0 * i + 9, f"pricing detail number {i} " + "words " * 40)
-             for i in range(12)]
+    lines = [(60.0 * i + 5, 60.0 * i + 9, f"pricing detail number {i} " + "words " * 60)
+             for i in range(16)]
     record(ledger, known_result(talk, [], lines))
     with answering("It starts low [1].", [{"file": "pricing_talk.mp4", "t": "01:05"}]) as srv:
         answer = ask_library("pricing", ledger=ledger, base_url=srv.base_url,
-                             api_key=SENTINEL, llm_model="test-model", context_tokens=900)
+                             api_key=SENTINEL, llm_model="test-model", context_tokens=1500)
     assert answer.calls == len(srv.requests) >= 3
     assert all("(part " in user_message(r) for r in srv.requests[:-1])
     assert answer.answer == "It starts low [1]."

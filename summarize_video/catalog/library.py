@@ -23,7 +23,7 @@ from ..errors import ConfigError, ReasonerError
 from ..options import Options
 from ..reasoning.answers import parse_timestamp
 from ..reasoning.base import Reasoner, Usage
-from ..reasoning.synthesis import complete_with
+from ..reasoning.synthesis import answer_reserve, complete_with
 from ..reasoning.tokens import count_messages, default_context_tokens, truncate_to_tokens
 from ..reasoning.untrusted import clean_text, fence, new_nonce
 from ..timeline import format_timestamp
@@ -34,6 +34,9 @@ SYSTEM, ASK, PARTIAL = "library_system.md", "library.md", "library_partial.md"
 NO_MATCH = "Nothing in the library matches the question's words."
 # How far (seconds) a cited time may be from a passage's time and still point at it.
 TOLERANCE_S = 2.0
+# Tokens asked for the answer (an answer of a few sentences and its citations), at most half
+# a small context.
+LIBRARY_ANSWER_TOKENS = 1024
 _LABELS = {"transcript": "say", "screen_text": "read"}
 _CITE_MARK = re.compile(r"\s*\[(\d+)\]")
 
@@ -98,7 +101,7 @@ def ask_library(question: str, *, limit: int = 20, include: Sequence[str] = (),
         reasoner = build_reasoner(o)
     model = reasoner.model_id if reasoner is not None else o.llm_model
     context = o.context_tokens or default_context_tokens(model)
-    output = o.llm_max_output_tokens or min(1024, max(128, context // 4))
+    output = o.llm_max_output_tokens or answer_reserve(context, LIBRARY_ANSWER_TOKENS)
     ask = _Ask(question, passages, model, context - output, output, o.prompts_dir)
     if dry_run or reasoner is None:
         return LibraryAnswer(question, None, (), tuple(passages), requests=tuple(
