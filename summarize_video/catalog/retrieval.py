@@ -76,12 +76,8 @@ def retrieve(question: str, *, limit: int = 20, include: Sequence[str] = (),
     own = not isinstance(ledger, Ledger)
     db = ledger if isinstance(ledger, Ledger) else Ledger(ledger, create=False)
     try:
-        if include:
-            patterns = tuple(include)
-            db.db.create_function("library_include", 1,
-                                  lambda p: matches(p, patterns), deterministic=True)
-        where = "library_include(p.path)" if include else "1"
         try:
+            where = _included(db.db, tuple(include)) if include else "1"
             rows = (_fts if db.has_fts else _like)(db.db, words, where, limit)
         except sqlite3.Error as exc:
             raise ledger_error(db.path, exc) from exc
@@ -89,6 +85,17 @@ def retrieve(question: str, *, limit: int = 20, include: Sequence[str] = (),
         if own:
             db.close()
     return [Passage(path, t, kind, text, float(rank)) for path, t, kind, text, rank in rows]
+
+
+def _included(db: sqlite3.Connection, include: tuple[str, ...]) -> str:
+    """The SQL condition for passages of files matching ``include``: the files are matched
+    once each (not once per passage) into a temporary table."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS included (path TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM temp.included")
+    paths = db.execute("SELECT path FROM files").fetchall()
+    db.executemany("INSERT INTO temp.included VALUES (?)",
+                   [row for row in paths if matches(row[0], include)])
+    return "p.path IN (SELECT path FROM temp.included)"
 
 
 def _fts(db: sqlite3.Connection, words: list[str], where: str, limit: int) -> list[tuple]:
