@@ -33,13 +33,16 @@ __all__ = ["CaptionError", "Captioner", "Completion", "ConfigError", "DecodeErro
            "PromptError", "Reasoner", "ReasonerAuthError", "ReasonerContextError",
            "ReasonerError", "Recognized", "Result", "Segment", "SpeechBackend",
            "SummarizeVideoError", "Summarizer", "TranscribeError", "Transcriber", "Transcript",
-           "__version__", "ask", "search", "summarize", "summarize_many"]
+           "__version__", "ask", "ask_library", "export", "search", "summarize",
+           "summarize_many"]
 
 if TYPE_CHECKING:
     from .batch.api import ask, summarize
     from .batch.batch import Outcome
     from .batch.run import summarize_many
     from .captioning.base import Captioner
+    from .catalog.export import export
+    from .catalog.library import ask_library
     from .catalog.search import Hit, search
     from .options import Options
     from .pipeline.results import Result
@@ -56,6 +59,8 @@ _LAZY = {
     "Result": "pipeline.results",
     "search": "catalog.search",
     "Hit": "catalog.search",
+    "ask_library": "catalog.library",
+    "export": "catalog.export",
     "Outcome": "batch.batch",
     # The stage protocols, for backends of one's own.
     "Captioner": "captioning.base",
