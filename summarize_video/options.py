@@ -19,6 +19,10 @@ from .redaction import redact_url
 # A backend option set to this picks the best backend installed for the device.
 AUTO = "auto"
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
+# Captions are one sentence (prompts/caption.txt asks for one; generation stops at its end):
+# ~20-30 tokens. The cap bounds a caption that runs on; the end of a cut caption is trimmed
+# back to its first full sentence when it has one.
+DEFAULT_CAPTION_MAX_NEW_TOKENS = 32
 DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 # CTranslate2 compute types the faster-whisper backend accepts; auto: int8 on the CPU,
@@ -95,8 +99,8 @@ class Options:
     trust_remote_code: bool = False
     # Frames captioned per forward pass.
     caption_batch_size: int = 4
-    # Upper bound on tokens generated per caption.
-    caption_max_new_tokens: int = 60
+    # Upper bound on tokens generated per caption (one sentence; generation stops at its end).
+    caption_max_new_tokens: int = DEFAULT_CAPTION_MAX_NEW_TOKENS
     # "speech": chat VLMs also read the transcript around each frame; "none": the frame only.
     caption_context: str = "none"
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.

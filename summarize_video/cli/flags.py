@@ -72,6 +72,11 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Allow caption models that run their repository's own Python code."),
     click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
                  show_default=True, help="Frames captioned per forward pass."),
+    click.option("--caption-max-new-tokens", type=click.IntRange(min=1),
+                 default=D.caption_max_new_tokens, show_default=True,
+                 help="Most tokens generated per caption. Captions are one sentence (~20-30 "
+                 "tokens): generation stops at its end, and a caption cut mid-sentence is "
+                 "trimmed back to its first full sentence."),
     click.option("--transcriber", default=D.transcriber, show_default=True,
                  help="Transcription backend: auto (the best installed for the device) or a "
                  f"name ({', '.join(TRANSCRIBERS)})."),
