@@ -115,6 +115,9 @@ class Options:
     max_scene_gap: float = 30.0
     # Fraction of the picture that must change for a frame to be captioned; 0 keeps all.
     dedup_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+    # CPU threads the model stages use in all, shared between captioning and transcription
+    # while both run (pipeline.concurrency.split_threads); None: every usable core.
+    threads: int | None = None
     # Processes that decode parts of a long file in parallel; None picks from the cores.
     workers: int | None = None
     # Refuse a file whose header claims a picture of more pixels than this (width x height,
@@ -206,6 +209,8 @@ class Options:
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be at least 1", stage="options")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]

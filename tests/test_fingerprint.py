@@ -30,7 +30,7 @@ SHAPING = {
 # A valid value other than the default, for every option.
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
-    "trust_remote_code": True, "caption_batch_size": 2, "caption_max_new_tokens": 30,
+    "trust_remote_code": True, "caption_batch_size": 2, "threads": 1, "caption_max_new_tokens": 30,
     "caption_context": "speech", "frame_max_side": 512, "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,

@@ -72,6 +72,10 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Allow caption models that run their repository's own Python code."),
     click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
                  show_default=True, help="Frames captioned per forward pass."),
+    click.option("--threads", type=click.IntRange(min=1), default=D.threads,
+                 show_default="every usable core", help="CPU threads the captioner and the "
+                 "transcriber use in all; while both run they share them in proportion to "
+                 "their expected work."),
     click.option("--caption-max-new-tokens", type=click.IntRange(min=1),
                  default=D.caption_max_new_tokens, show_default=True,
                  help="Most tokens generated per caption. Captions are one sentence (~20-30 "

@@ -85,6 +85,7 @@ class FasterWhisperBackend:
         logprob_threshold: float | None = DEFAULT_LOGPROB_THRESHOLD,
         compression_ratio_threshold: float | None = DEFAULT_COMPRESSION_RATIO_THRESHOLD,
         beam_size: int = 1,
+        threads: int = 0,
     ) -> None:
         check_temperatures(temperature, temperature_increment)
         if compute_type not in COMPUTE_TYPES:
@@ -101,6 +102,9 @@ class FasterWhisperBackend:
         self.compression_ratio_threshold = compression_ratio_threshold
         # Greedy decoding, as the openai-whisper backend does.
         self.beam_size = beam_size
+        # CTranslate2's CPU threads, fixed when the model loads; 0: ``cpu_threads()``. The
+        # pipeline sets its share of the cores here before the first file.
+        self.threads = threads
         self._device: str | None = None
         self._model_id: str | None = None
         self._compute_type: str | None = None
@@ -178,10 +182,12 @@ class FasterWhisperBackend:
         source = self._source(model_id)
         index = int(device.split(":")[1]) if ":" in device else 0
         started = time.perf_counter()
-        log.info("loading faster-whisper model %s on %s (%s)", model_id, device, compute_type)
+        log.info("loading faster-whisper model %s on %s (%s, %s CPU threads)", model_id,
+                 device, compute_type, self.threads or cpu_threads() or "default")
         try:
             model = WhisperModel(source, device=device.split(":")[0], device_index=index,
-                                 compute_type=compute_type, cpu_threads=cpu_threads(),
+                                 compute_type=compute_type,
+                                 cpu_threads=self.threads or cpu_threads(),
                                  download_root=self.download_root)
         except Exception as exc:
             raise ModelLoadError(f"cannot load faster-whisper model {model_id!r} "
