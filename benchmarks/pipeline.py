@@ -371,8 +371,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-cache", action="store_true", help="keep this run's cache folder")
     parser.add_argument("--device", default="cpu", help="torch device, passed through")
     parser.add_argument("--torch-threads", type=int, default=1, help="0: library default")
+    parser.add_argument("--real-size", action="store_true", help="the TED talk repeated to "
+                        "--minutes with a real-size SmolVLM-256M and real Whisper base "
+                        "(benchmarks/real_size.py)")
+    parser.add_argument("--captioner", default="transformers",
+                        help="--real-size: captioning backends, comma-separated (ratio to the "
+                        "first)")
     parser.add_argument(CHILD, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.real_size:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import real_size
+
+        machine(args)
+        real_size.main(args.minutes, [c.strip() for c in args.captioner.split(",") if c.strip()],
+                       CACHE / "real-size")
+        return
     if args.rss_child is not None:
         rss_child(args.rss_child, args)
         return

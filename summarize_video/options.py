@@ -19,6 +19,10 @@ from .redaction import redact_url
 # A backend option set to this picks the best backend installed for the device.
 AUTO = "auto"
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
+# Captions are one sentence (prompts/caption.txt asks for one; generation stops at its end):
+# ~20-30 tokens. The cap bounds a caption that runs on; the end of a cut caption is trimmed
+# back to its first full sentence when it has one.
+DEFAULT_CAPTION_MAX_NEW_TOKENS = 32
 DEFAULT_WHISPER_MODEL_CPU = "base"
 DEFAULT_WHISPER_MODEL_CUDA = "turbo"
 # CTranslate2 compute types the faster-whisper backend accepts; auto: int8 on the CPU,
@@ -106,8 +110,8 @@ class Options:
     trust_remote_code: bool = False
     # Frames captioned per forward pass.
     caption_batch_size: int = 4
-    # Upper bound on tokens generated per caption.
-    caption_max_new_tokens: int = 60
+    # Upper bound on tokens generated per caption (one sentence; generation stops at its end).
+    caption_max_new_tokens: int = DEFAULT_CAPTION_MAX_NEW_TOKENS
     # "speech": chat VLMs also read the transcript around each frame; "none": the frame only.
     caption_context: str = "none"
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
@@ -122,6 +126,9 @@ class Options:
     max_scene_gap: float = 30.0
     # Fraction of the picture that must change for a frame to be captioned; 0 keeps all.
     dedup_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+    # CPU threads the model stages use in all, shared between captioning and transcription
+    # while both run (pipeline.concurrency.split_threads); None: every usable core.
+    threads: int | None = None
     # Processes that decode parts of a long file in parallel; None picks from the cores.
     workers: int | None = None
     # Refuse a file whose header claims a picture of more pixels than this (width x height,
@@ -228,6 +235,8 @@ class Options:
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be at least 1", stage="options")
         if self.caption_batch_size < 1:
             raise ConfigError("caption batch size must be at least 1", stage="options")
         unknown = [f for f in self.formats if f not in FORMATS]

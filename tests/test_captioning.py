@@ -21,6 +21,7 @@ from summarize_video.captioning.registry import CAPTIONERS, create_captioner
 from summarize_video.captioning.transformers import TransformersCaptioner
 from summarize_video.errors import ConfigError, ModelLoadError
 from summarize_video.media.frames import Frame
+from summarize_video.options import Options
 
 REPO = Path(__file__).resolve().parents[1]
 # Read by path: with PYTHONPATH on a worktree, summarize_video.prompts may resolve elsewhere.
@@ -302,7 +303,7 @@ def test_old_style_captioner_still_a_captioner():
 
 
 def test_generation_guards(captioners: dict[str, TransformersCaptioner]):
-    assert TransformersCaptioner("x/y").max_new_tokens == 60
+    assert TransformersCaptioner("x/y").max_new_tokens == Options().caption_max_new_tokens
     for name in ("blip", "florence2"):
         captioners[name].load()
         kwargs = captioners[name]._generation_kwargs()

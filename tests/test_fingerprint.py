@@ -30,7 +30,7 @@ SHAPING = {
 # A valid value other than the default, for every option.
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
-    "trust_remote_code": True, "caption_batch_size": 2, "caption_max_new_tokens": 30,
+    "trust_remote_code": True, "caption_batch_size": 2, "threads": 1, "caption_max_new_tokens": 30,
     "caption_context": "speech", "frame_max_side": 512, "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
@@ -103,18 +103,20 @@ def test_an_option_listed_as_not_shaping_changes_no_key(name: str) -> None:
 def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
     """Digests that the release before the stage folders computed for the same options (its
     only transcriber was openai-whisper): existing ledgers keep matching (the cache keys'
-    params are checked field by field)."""
+    params are checked field by field). Renewed once on purpose when captions became one
+    sentence (default cap 60 -> 32 tokens, caption prompts asking for at most 25 words):
+    captions made before are not those a run makes now."""
     w = Options(transcriber="whisper")
-    assert fp.ledger_fingerprint(w) == "07800ae1073c664beb1eea26e5f7d4a7"
+    assert fp.ledger_fingerprint(w) == "33264f155bbd9adda560aa7765b30667"
     assert fp.ledger_fingerprint(w.replace(sampling="scene", focus="q", trust_remote_code=True)
-                                 ) == "7dbe7553371262cb4d94b0e975663282"
+                                 ) == "8c6d9aae3ed50f1cf87e12af800bd763"
     assert fp.ledger_fingerprint(w.replace(no_llm=True, caption_context="speech")
-                                 ) == "6ae7bd1902a9e5a65ba728f6699c87fa"
+                                 ) == "1172a6f55a22e374b75f7b02c5f19fbe"
     o = Options()
     captioner = captioning.create_captioner("auto", o)
     assert fp.caption_key(o, captioner, "p", "c", None) == {
         "captioner": "transformers", "model": o.caption_model, "revision": None,
-        "prompt": fp.text_hash("p"), "max_new_tokens": 60, "max_side": 768,
+        "prompt": fp.text_hash("p"), "max_new_tokens": 32, "max_side": 768,
         "sampling": "interval", "dedup": o.dedup_threshold, "context": "none",
         "interval": 5.0}
 

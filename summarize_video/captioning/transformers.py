@@ -28,9 +28,10 @@ from ..devices import configure_cpu_threads, resolve_device, torch_dtype
 from ..errors import CaptionError, ConfigError, ModelLoadError
 from ..media.frames import Frame
 from ..model_refs import first_line, hub_commit, looks_local
-from ..options import Options
+from ..options import DEFAULT_CAPTION_MAX_NEW_TOKENS, Options
 from ..prompting import CAPTION, CAPTION_CONTEXT, fill, load_prompt
 from .guards import NewTokensNoRepeatNGram, cut_repetition
+from .sentences import SentenceStop, first_sentence
 from .speech_context import check_context_template
 
 DEFAULT_PROMPT = "Describe this image in one sentence."
@@ -48,11 +49,13 @@ _FLORENCE_TAGS = re.compile(r"<(?:loc_\d+|/?[A-Z][A-Z_]*)>")
 
 
 def clean_caption(text: str | None) -> str:
-    """Collapse whitespace, strip and cut repetition loops back to their first occurrence.
+    """Collapse whitespace, strip, keep the first sentence when more follows (a caption cut
+    mid-sentence by the token cap) and cut repetition loops back to their first occurrence.
 
-    ``None`` or blank becomes ``""``; ``"a man a man a man a man"`` becomes ``"a man"``.
+    ``None`` or blank becomes ``""``; ``"a man a man a man a man"`` becomes ``"a man"``;
+    ``"A man talks. He holds a"`` becomes ``"A man talks."``.
     """
-    return cut_repetition(" ".join((text or "").split()))
+    return cut_repetition(first_sentence(" ".join((text or "").split())))
 
 
 
@@ -78,7 +81,7 @@ class TransformersCaptioner:
         *,
         device: str = "auto",
         batch_size: int = 4,
-        max_new_tokens: int = 60,
+        max_new_tokens: int = DEFAULT_CAPTION_MAX_NEW_TOKENS,
         prompt: str = DEFAULT_PROMPT,
         revision: str | None = None,
         trust_remote_code: bool = False,
@@ -308,11 +311,21 @@ class TransformersCaptioner:
         return out
 
     def _generation_kwargs(self, prompt_length: int = 0) -> dict[str, Any]:
-        """Greedy decoding, no trigram twice; ``prompt_length``: the chat prompt's tokens."""
+        """Greedy decoding, no trigram twice, a stop at the end of the first sentence;
+        ``prompt_length``: the chat prompt's tokens."""
+        from transformers import StoppingCriteriaList
+
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+
+        def decode(ids: list[int]) -> str:
+            return str(tokenizer.decode(ids, skip_special_tokens=True))
+
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "do_sample": False,
             "num_beams": 1,
+            # Captions are one sentence: a row stops once it holds one (the cap still holds).
+            "stopping_criteria": StoppingCriteriaList([SentenceStop(decode, prompt_length)]),
         }
         if self.family == "chat":
             from transformers import LogitsProcessorList

@@ -79,6 +79,15 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Where the transcript comes from: subtitles (a text track of the file, "
                  "or NAME.srt / NAME.vtt / NAME.LANG.srt beside it), asr (speech "
                  "recognition), or auto (subtitles when there are some, else asr)."),
+    click.option("--threads", type=click.IntRange(min=1), default=D.threads,
+                 show_default="every usable core", help="CPU threads the captioner and the "
+                 "transcriber use in all; while both run they share them in proportion to "
+                 "their expected work."),
+    click.option("--caption-max-new-tokens", type=click.IntRange(min=1),
+                 default=D.caption_max_new_tokens, show_default=True,
+                 help="Most tokens generated per caption. Captions are one sentence (~20-30 "
+                 "tokens): generation stops at its end, and a caption cut mid-sentence is "
+                 "trimmed back to its first full sentence."),
     click.option("--transcriber", default=D.transcriber, show_default=True,
                  help="Transcription backend: auto (the best installed for the device) or a "
                  f"name ({', '.join(TRANSCRIBERS)})."),

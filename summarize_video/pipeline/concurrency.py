@@ -1,10 +1,19 @@
-"""Run a producer ahead of its consumer: a bounded queue filled by a background thread."""
+"""Run a producer ahead of its consumer (a bounded queue filled by a background thread), and
+share the CPU threads between the two model stages that run side by side.
+
+Captioning and transcription both want every core; run together with that many threads each,
+they contend (and OpenMP threads spin). ``split_threads`` gives each a share in proportion to
+its expected work; captioning takes every core once the transcript is done.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -57,3 +66,78 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+# --- CPU threads shared by the overlapped stages -------------------------------------------------
+
+# CPU core-seconds each backend spends, measured on 2 cores with the default models: per
+# captioned frame (SmolVLM-256M, ~30 new tokens), and per second of audio (whisper base).
+# A backend may say its own with a ``cpu_cost`` attribute.
+CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0}
+TRANSCRIBE_CORE_S_PER_AUDIO_S: dict[str, float] = {"faster-whisper": 0.25, "whisper": 1.2}
+# Seconds between frames assumed for scene sampling (shots of a talk or a film).
+SCENE_FRAME_EVERY_S = 8.0
+
+
+@dataclass(frozen=True)
+class ThreadSplit:
+    """CPU threads per stage: ``caption`` and ``transcribe`` while both run, all ``cores``
+    for captioning once the transcript is done (or when only one stage runs)."""
+
+    cores: int
+    caption: int
+    transcribe: int
+
+    def record(self) -> dict[str, int]:
+        """The split as provenance records it."""
+        return {"cores": self.cores, "caption": self.caption, "transcribe": self.transcribe,
+                "caption_alone": self.cores}
+
+
+def split_threads(cores: int, caption_work: float, transcribe_work: float) -> ThreadSplit:
+    """Split ``cores`` in proportion to each stage's expected CPU work (any unit), each stage
+    at least one thread; one core is shared (1 and 1)."""
+    cores = max(1, int(cores))
+    if cores == 1:
+        return ThreadSplit(1, 1, 1)
+    total = caption_work + transcribe_work
+    share = transcribe_work / total if total > 0 else 0.5
+    transcribe = min(cores - 1, max(1, round(cores * share)))
+    return ThreadSplit(cores, cores - transcribe, transcribe)
+
+
+def expected_work(captioner: object, caption_name: str, transcriber: object,
+                  transcribe_name: str, frame_every_s: float) -> tuple[float, float]:
+    """CPU core-seconds per second of media: captioning (a frame every ``frame_every_s``) and
+    transcription, from the backends' ``cpu_cost`` or the table above."""
+    per_frame = getattr(captioner, "cpu_cost", None) or CAPTION_CORE_S_PER_FRAME.get(
+        caption_name, 3.0)
+    engine = getattr(transcriber, "backend", transcriber)
+    per_audio_s = getattr(engine, "cpu_cost", None) or TRANSCRIBE_CORE_S_PER_AUDIO_S.get(
+        transcribe_name, 0.5)
+    return float(per_frame) / max(frame_every_s, 0.1), float(per_audio_s)
+
+
+def set_torch_threads(n: int) -> int | None:
+    """Set torch's intra-op threads for the calling thread (its OpenMP count is per thread;
+    new threads start from the last count set) and return the count before; None, and
+    nothing done, when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    before = int(torch.get_num_threads())
+    if n >= 1 and n != before:
+        torch.set_num_threads(n)
+    return before
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """``set_torch_threads(n)`` for the block, the count before restored after it."""
+    before = set_torch_threads(n)
+    try:
+        yield
+    finally:
+        if before is not None:
+            set_torch_threads(before)

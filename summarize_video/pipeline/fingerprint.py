@@ -50,6 +50,7 @@ RUN_FIELDS = ("device",)
 NOT_SHAPING: dict[str, str] = {
     "caption_batch_size": "how many frames share a forward pass, not what each caption says",
     "workers": "how many processes decode; the frames are the same",
+    "threads": "how many CPU threads the model stages share, not what they make",
     "max_pixels": "a limit that refuses a file before anything is made",
     "max_fps": "a limit that refuses a file before anything is made",
     "max_duration": "a limit that refuses a file before anything is made",

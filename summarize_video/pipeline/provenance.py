@@ -36,10 +36,12 @@ def build_provenance(
     transcriber: Any | None,
     reasoner: Any | None,
     reasoning: dict[str, Any],
+    threads: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The block for one input. ``captioner``/``transcriber`` are the backends that ran on it
     (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
-    records the model it would use), ``reasoning`` the result's reasoning facts."""
+    records the model it would use), ``reasoning`` the result's reasoning facts, ``threads``
+    the CPU threads each model stage was given (``ThreadSplit.record``)."""
     planned = bool(reasoning)
     prompts = prompt_files(options, captions=captioner is not None, summary=planned,
                            windows=int(reasoning.get("windows") or 1))
@@ -69,6 +71,7 @@ def build_provenance(
             "sha256": file_hash,
             "size_bytes": local.stat().st_size,
         },
+        "threads": threads,
         "timings": "#/timings_s",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -26,7 +26,7 @@ from ..media.selection import FrameChoice
 from ..options import DEFAULT_DECODE_TIMEOUT, Options
 from ..timeline import Caption
 from ..transcription.base import Segment, Transcriber, Transcript
-from .concurrency import prefetch
+from .concurrency import prefetch, set_torch_threads
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
@@ -83,9 +83,22 @@ def select_frames(path: str | Path, info: MediaInfo, o: Options, counts: dict[st
 
 
 def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
-                 progress: ProgressCallback, transcript: Transcript | None = None
-                 ) -> Staged[list[Caption]]:
-    """Sample, drop near-duplicates and caption, with sampling running ahead in a thread."""
+                 progress: ProgressCallback, transcript: Transcript | None = None,
+                 threads: Callable[[], int] | None = None) -> Staged[list[Caption]]:
+    """Sample, drop near-duplicates and caption, with sampling running ahead in a thread.
+    ``threads``: the torch threads captioning may use now, asked before each batch (the
+    count before is restored at the end)."""
+    before = set_torch_threads(threads()) if threads is not None else None
+    try:
+        return _run_captions(path, info, o, captioner, progress, transcript, threads)
+    finally:
+        if before is not None:
+            set_torch_threads(before)
+
+
+def _run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Captioner,
+                  progress: ProgressCallback, transcript: Transcript | None,
+                  threads: Callable[[], int] | None) -> Staged[list[Caption]]:
     counts: dict[str, int] = {}
     total = int(info.duration_s + 0.999) if info.duration_s else None
     frames = prefetch(select_frames(path, info, o, counts), size=2 * o.caption_batch_size)
@@ -99,6 +112,8 @@ def run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Capti
         if not batch:
             break
         t0 = time.perf_counter()
+        if threads is not None:
+            set_torch_threads(threads())
         if transcript is not None:
             contexts = [speech_context(f.t, transcript.segments) for f in batch]
             texts = captioner.caption(batch, contexts=contexts)  # type: ignore[call-arg]

@@ -18,6 +18,7 @@ from .. import prompting
 from .._version import __version__
 from ..captioning.base import Captioner
 from ..captioning.registry import create_captioner
+from ..devices import available_cpus
 from ..errors import InputError, ReasonerContextError, ReasonerError
 from ..inputs.urls import fetch, is_url
 from ..limits import Limits
@@ -37,6 +38,13 @@ from ..timeline import Caption, TimelineEntry, merge, render
 from ..transcription.base import Segment, Transcriber, Transcript
 from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
+from .concurrency import (
+    SCENE_FRAME_EVERY_S,
+    ThreadSplit,
+    expected_work,
+    split_threads,
+    torch_threads,
+)
 from .cost import cost_block, load_prices
 from .fingerprint import Backends, caption_key, result_settings, transcript_key
 from .notes import media_notes
@@ -106,6 +114,7 @@ class Summarizer:
             self.reasoner = reasoner or build_reasoner(o)
         self._captioner = captioner
         self._transcriber = transcriber
+        self._split: ThreadSplit | None = None
 
     @property
     def captioner(self) -> Captioner:
@@ -117,7 +126,24 @@ class Summarizer:
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
             self._transcriber = create_transcriber(self._names.transcriber, self.options)
+            engine = getattr(self._transcriber, "backend", None)
+            if isinstance(getattr(engine, "threads", None), int):  # fixed when it loads
+                engine.threads = self.thread_split().transcribe  # type: ignore[union-attr]
         return self._transcriber
+
+    def thread_split(self) -> ThreadSplit:
+        """The CPU threads of each model stage while both run (``Options.threads`` or every
+        usable core, split by expected work), decided once per Summarizer."""
+        if self._split is None:
+            o = self.options
+            every = o.interval if o.sampling == "interval" else SCENE_FRAME_EVERY_S
+            work = expected_work(self._captioner, self._names.captioner, self._transcriber,
+                                 self._names.transcriber, every)
+            self._split = split_threads(o.threads or available_cpus(), *work)
+            log.info("CPU threads: %d in all; captioning %d and transcription %d side by "
+                     "side, captioning all of them once the transcript is done",
+                     self._split.cores, self._split.caption, self._split.transcribe)
+        return self._split
 
     def backends(self) -> Backends:
         """The backends' names and, once built, their models and the reasoner's."""
@@ -208,27 +234,38 @@ class Summarizer:
         heard = Heard(None, notes=speech.notes)
         hearing = info.has_audio or bool(speech.candidates)
         speech_first = o.caption_context == "speech" and hearing and info.has_video
+        split = self.thread_split()
+        side_by_side = info.has_video and not speech_first
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
             pending = None
             if hearing:
-                pending = pool.submit(self._speech, path, info, file_hash, speech)
+                pending = pool.submit(self._speech, path, info, file_hash, speech,
+                                      split.transcribe if side_by_side else split.cores)
             if speech_first and pending is not None:
                 heard, pending = pending.result(), None
+
+            def caption_threads() -> int:
+                return split.caption if pending is not None and not pending.done() \
+                    else split.cores
+
             if info.has_video:
                 context = heard.transcript or Staged(Transcript.empty())
                 captions = self._captions(path, info, file_hash,
-                                          context.value if speech_first else None)
+                                          context.value if speech_first else None,
+                                          caption_threads)
             if pending is not None:
                 heard = pending.result()
         return captions, heard
 
     def _speech(self, path: str | Path, info: MediaInfo, file_hash: str,
-                speech: SpeechPlan) -> Heard:
-        """The transcript from the planned subtitles, else (with audio) from speech."""
+                speech: SpeechPlan, threads: int = 0) -> Heard:
+        """The transcript from the planned subtitles, else (with audio) from speech, with
+        ``threads`` torch threads."""
         heard = read_subtitles(path, speech, self.options)
         if heard.transcript is not None or not info.has_audio:
             return heard
-        return from_asr(self._transcript(path, file_hash), self.transcriber, heard.notes)
+        return from_asr(self._transcript(path, file_hash, threads), self.transcriber,
+                        heard.notes)
 
     def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
                 notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
@@ -330,12 +367,14 @@ class Summarizer:
                 o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
                 transcriber=self._transcriber if heard_from.get("kind") == "asr" else None,
-                reasoner=self.reasoner),
+                reasoner=self.reasoner,
+                threads=self._split.record() if self._split is not None else None),
             failure=reasoned.failure,
         )
 
     def _captions(self, path: str | Path, info: MediaInfo, file_hash: str,
-                  transcript: Transcript | None) -> Staged[list[Caption]]:
+                  transcript: Transcript | None, threads: Callable[[], int] | None = None
+                  ) -> Staged[list[Caption]]:
         o = self.options
         captioner = self.captioner
         params = caption_key(o, captioner, self._caption_prompt, self._context_prompt,
@@ -348,14 +387,24 @@ class Summarizer:
             if hit is not None:
                 captions, stored = captions_from_json(hit)
                 return Staged(captions, counts=stored, cache="hit")
-        made = run_captions(path, info, o, captioner, self.progress, transcript)
+        made = run_captions(path, info, o, captioner, self.progress, transcript, threads)
         if self.cache is None:
             return made
         self.cache.put("captions", file_hash, params, captions_to_json(made.value, made.counts))
         return replace(made, cache="miss")
 
-    def _transcript(self, path: str | Path, file_hash: str) -> Staged[Transcript]:
+    def _transcript(self, path: str | Path, file_hash: str, threads: int = 0
+                    ) -> Staged[Transcript]:
+        """The transcript, from the cache or made with ``threads`` torch threads in this
+        thread (0: as they are); faster-whisper took its share when it was built."""
         transcriber = self.transcriber
+        if threads:
+            with torch_threads(threads):
+                return self._transcript_in(transcriber, path, file_hash)
+        return self._transcript_in(transcriber, path, file_hash)
+
+    def _transcript_in(self, transcriber: Transcriber, path: str | Path, file_hash: str
+                       ) -> Staged[Transcript]:
         params = transcript_key(self.options, transcriber)
         if self.cache is not None:
             hit = self.cache.get("transcript", file_hash, params)

@@ -62,7 +62,8 @@ class FasterWhisperBackend(WhisperFamilyBackend):
     option_fields = ("compute_type",)
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *,
-                 compute_type: str = AUTO, beam_size: int = 1, **decoding: Any) -> None:
+                 compute_type: str = AUTO, beam_size: int = 1, threads: int = 0,
+                 **decoding: Any) -> None:
         """``decoding``: the keywords every Whisper-family backend takes (``device``,
         ``language``, temperatures, thresholds, ``download_root``)."""
         super().__init__(model, **decoding)
@@ -72,6 +73,9 @@ class FasterWhisperBackend(WhisperFamilyBackend):
         self._compute_arg = compute_type
         # Greedy decoding, as the openai-whisper backend does.
         self.beam_size = beam_size
+        # CTranslate2's CPU threads, fixed when the model loads; 0: ``cpu_threads()``. The
+        # pipeline sets its share of the cores here before the first file.
+        self.threads = threads
         self._compute_type: str | None = None
 
     @classmethod
@@ -117,10 +121,12 @@ class FasterWhisperBackend(WhisperFamilyBackend):
         source = self._source(model_id)
         index = int(device.split(":")[1]) if ":" in device else 0
         started = time.perf_counter()
-        log.info("loading faster-whisper model %s on %s (%s)", model_id, device, compute_type)
+        log.info("loading faster-whisper model %s on %s (%s, %s CPU threads)", model_id,
+                 device, compute_type, self.threads or cpu_threads() or "default")
         try:
             model = WhisperModel(source, device=device.split(":")[0], device_index=index,
-                                 compute_type=compute_type, cpu_threads=cpu_threads(),
+                                 compute_type=compute_type,
+                                 cpu_threads=self.threads or cpu_threads(),
                                  download_root=self.download_root)
         except Exception as exc:
             raise ModelLoadError(f"cannot load faster-whisper model {model_id!r} "

@@ -1,0 +1,143 @@
+"""Two cores shared well: captioning and transcription, run side by side, split the CPU
+threads by their expected work; captioning takes them all once the transcript is done; the
+split is recorded; one core still works (1 and 1)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from summarize_video.media.audio import AudioClip
+from summarize_video.media.frames import Frame
+from summarize_video.options import Options
+from summarize_video.pipeline.concurrency import (
+    ThreadSplit,
+    expected_work,
+    split_threads,
+    torch_threads,
+)
+from summarize_video.pipeline.summarizer import Summarizer
+from summarize_video.transcription.base import Transcript
+from tests.clips import make_clip
+
+
+@pytest.fixture(autouse=True)
+def one_thread_after() -> Any:
+    """Tests run with one torch thread (conftest); leave it so."""
+    yield
+    torch.set_num_threads(1)
+
+
+# -- the split ---------------------------------------------------------------------------------
+
+
+def test_two_cores_give_one_each_and_one_core_is_shared():
+    assert split_threads(2, 3.0 / 5, 0.25) == ThreadSplit(2, 1, 1)
+    assert split_threads(2, 0.01, 5.0) == ThreadSplit(2, 1, 1)  # each keeps one
+    assert split_threads(1, 0.6, 0.25) == ThreadSplit(1, 1, 1)
+    assert split_threads(0, 0.6, 0.25) == ThreadSplit(1, 1, 1)
+
+
+def test_more_cores_follow_the_expected_work():
+    # The default models at 5 s frames: captioning 0.6, transcription 0.25 core-s per second.
+    assert split_threads(8, 0.6, 0.25) == ThreadSplit(8, 6, 2)
+    assert split_threads(16, 0.6, 0.25) == ThreadSplit(16, 11, 5)
+    assert split_threads(8, 1.0, 1.0) == ThreadSplit(8, 4, 4)
+    assert split_threads(8, 0.0, 0.0) == ThreadSplit(8, 4, 4)
+    caption, transcribe = expected_work(None, "transformers", None, "faster-whisper", 5.0)
+    assert caption > transcribe > 0
+    # A faster captioner (its own cost) leaves transcription a larger share.
+    fast = type("Fast", (), {"cpu_cost": 0.5})()
+    assert expected_work(fast, "other", None, "faster-whisper", 5.0)[0] == pytest.approx(0.1)
+
+
+def test_torch_threads_are_set_for_the_block_and_restored():
+    torch.set_num_threads(1)
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
+
+
+# -- a run -------------------------------------------------------------------------------------
+
+
+class CountingCaptioner:
+    """Records the torch threads each batch ran with (a captioner passed in, as callers may)."""
+
+    model_id = "counting-captioner"
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def caption(self, frames: Sequence[Frame], contexts: Sequence[str | None] | None = None
+                ) -> list[str]:
+        self.threads.append(torch.get_num_threads())
+        time.sleep(0.1)
+        return ["a frame"] * len(frames)
+
+
+class CountingTranscriber:
+    """Records the torch threads of the thread it transcribes in; takes a while."""
+
+    model_id = "counting-transcriber"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.threads: list[int] = []
+        self.thread: str | None = None
+
+    def transcribe(self, audio: AudioClip) -> Transcript:
+        self.threads.append(torch.get_num_threads())
+        self.thread = threading.current_thread().name
+        time.sleep(self.seconds)
+        return Transcript.empty()
+
+
+def run(path: Path, tmp_path: Path, threads: int, transcribe_s: float
+        ) -> tuple[Any, CountingCaptioner, CountingTranscriber]:
+    captioner, transcriber = CountingCaptioner(), CountingTranscriber(transcribe_s)
+    o = Options(threads=threads, no_llm=True, no_cache=True, dedup_threshold=0.0,
+                caption_batch_size=1, interval=0.5, output_dir=tmp_path, device="cpu")
+    result = Summarizer(o, captioner=captioner, transcriber=transcriber).run(path)
+    return result, captioner, transcriber
+
+
+def test_two_cores_are_split_recorded_and_restored(tmp_path: Path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=4.0, fps=10, audio=True)
+    torch.set_num_threads(1)
+    result, captioner, transcriber = run(clip, tmp_path, threads=2, transcribe_s=0.3)
+    assert result.provenance["threads"] == {"cores": 2, "caption": 1, "transcribe": 1,
+                                            "caption_alone": 2}
+    assert transcriber.threads == [1] and transcriber.thread != threading.current_thread().name
+    # One thread while the transcript is being made, both once it is done.
+    assert captioner.threads[0] == 1 and captioner.threads[-1] == 2
+    assert set(captioner.threads) == {1, 2}
+    assert torch.get_num_threads() == 1  # the caller's count is back
+
+
+def test_one_core_runs_both_stages_on_it(tmp_path: Path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2.0, fps=10, audio=True)
+    result, captioner, transcriber = run(clip, tmp_path, threads=1, transcribe_s=0.1)
+    assert result.provenance["threads"] == {"cores": 1, "caption": 1, "transcribe": 1,
+                                            "caption_alone": 1}
+    assert set(captioner.threads) == {1} and transcriber.threads == [1]
+    assert len(result.captions) >= 3
+
+
+def test_faster_whisper_loads_with_its_share(real_tiny_en: Path):
+    o = Options(threads=2, transcriber="faster-whisper", whisper_model=str(real_tiny_en),
+                no_llm=True, device="cpu")
+    s = Summarizer(o)
+    engine = s.transcriber.backend  # type: ignore[attr-defined]
+    assert engine.threads == s.thread_split().transcribe == 1  # cpu_threads when it loads
+    engine.load()
+    assert engine.is_loaded
+    assert Options(threads=8).threads == 8
+    with pytest.raises(Exception, match="threads"):
+        Options(threads=0)
