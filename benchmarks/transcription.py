@@ -28,7 +28,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from summarize_video.testing.scoring import wer, words
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
@@ -73,20 +74,6 @@ def clips() -> list[tuple[str, str | None]]:
         ("odd_cases/music_no_speech_vp8_vorbis_30s_moviepy_bbb_0_30.webm", None),
         ("odd_cases/near_silent_audio_track_autoeditor_man_on_green_screen.mp4", None),
     ]
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower().replace("-", " ")).split()
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    """Word error rate: word-level edit distance over the reference length."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def start_errors(segments: list[Any], ref_words: list[dict[str, Any]]) -> list[float]:

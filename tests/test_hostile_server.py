@@ -16,25 +16,9 @@ from summarize_video.errors import ReasonerError
 from summarize_video.reasoning import transport
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
-from tests.clips import make_clip
-from tests.secrets_scan import SENTINEL
-from tests.support import MESSAGES, cli_args, reasoner_for
+from tests.support import MESSAGES, reasoner_for, run_on_talk
 
 BOMB = 64 * 1024 * 1024  # inflated; about 64 kB on the wire
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("hostile")
-    return {"clip": make_clip(root / "talk.mp4", seconds=2.0, fps=10),
-            "cache": root / "cache"}
-
-
-def run_cli(shared: dict[str, Path], tiny: dict[str, Path], out: Path, base_url: str,
-            *extra: str) -> Any:
-    args = [str(shared["clip"]), *cli_args(tiny, out), "--cache-dir", str(shared["cache"]),
-            "--base-url", base_url, "--api-key", SENTINEL, "--llm-max-retries", "0", *extra]
-    return CliRunner().invoke(cli, args)
 
 
 def summary_json(out: Path, stem: str = "talk") -> dict[str, Any]:
@@ -61,10 +45,10 @@ def test_a_gzip_bomb_is_refused_at_the_cap() -> None:
 
 
 def test_a_gzip_bomb_fails_the_reasoning_and_keeps_the_work(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     with ChatServer(script=[Step(bomb=BOMB)]) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url, "--llm-max-retries", "2")
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url, "--llm-max-retries", "2")
     assert res.exit_code == 1, res.output
     assert "Traceback" not in res.output and "over 8 MB" in res.output
     assert len(srv.requests) == 1
@@ -134,10 +118,10 @@ def test_parse_answer_never_raises(text: str) -> None:
 
 
 def test_a_huge_key_moment_time_is_dropped_and_the_rest_kept(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     with ChatServer(reply=HUGE_T) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url)
     assert res.exit_code == 0, res.output
     data = summary_json(out)
     assert data["summary"] == "Big numbers."
@@ -145,11 +129,11 @@ def test_a_huge_key_moment_time_is_dropped_and_the_rest_kept(
 
 
 def test_a_reply_body_nested_too_deep_is_not_json_and_keeps_the_work(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     body = '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}"
     with ChatServer(script=[Step(body=body)]) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url)
     assert res.exit_code == 1, res.output
     assert "not valid JSON" in res.output and "unexpected" not in res.output
     assert_kept(out)
@@ -158,13 +142,13 @@ def test_a_reply_body_nested_too_deep_is_not_json_and_keeps_the_work(
 # -- 8. a password in the base URL ---------------------------------------------------------
 
 def test_a_password_in_the_base_url_is_scrubbed_from_server_errors(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     password = "Pw-4f9c2e"
     with ChatServer(script=[Step(500, message=f"upstream http://admin:{password}@10.0.0.9/v1 "
                                  f"refused {password}; also ftp://u:x1@h")]) as srv:
         base = srv.base_url.replace("http://", f"http://admin:{password}@")
-        res = run_cli(shared, tiny_models, out, base)
+        res = run_on_talk(talk_clip, tiny_models, out, base)
     assert res.exit_code == 1, res.output
     assert "server error (HTTP 500)" in res.output
     assert "http://***@10.0.0.9/v1" in res.output and "ftp://***@h" in res.output
@@ -177,13 +161,14 @@ def test_a_password_in_the_base_url_is_scrubbed_from_server_errors(
 # -- 3. an answer far over its budget ------------------------------------------------------
 
 def test_a_huge_answer_is_cut_to_its_budget_and_noted(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     huge = json.dumps({"summary": "word " * 400_000,
                        "key_moments": [{"t": "0:01", "text": "m" * 50}] * 20_000,
                        "topics": ["t"] * 100_000})  # ~3.5 MB, under the transport's cap
     with ChatServer(reply=huge) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url, "--llm-max-output-tokens", "256")
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url,
+                          "--llm-max-output-tokens", "256")
     assert res.exit_code == 0, res.output
     data = summary_json(out)
     limit = 256 * 8
@@ -197,18 +182,18 @@ def test_a_huge_answer_is_cut_to_its_budget_and_noted(
 # -- 5. content filter -----------------------------------------------------------------------
 
 def test_a_content_filtered_answer_is_kept_but_not_done(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     partial = json.dumps({"summary": "The first half of"})
     with ChatServer(script=[Step(content=partial, finish_reason="content_filter")],
                     reply=json.dumps({"summary": "Whole."})) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url)
         assert res.exit_code == 1, res.output
         assert "content filter" in res.output and "Traceback" not in res.output
         data = summary_json(out)
         assert data["summary"] == "The first half of"
         assert any("content filter" in n for n in data["notes"])
-        again = run_cli(shared, tiny_models, out, srv.base_url)  # not recorded as done
+        again = run_on_talk(talk_clip, tiny_models, out, srv.base_url)  # not recorded as done
         assert len(srv.requests) == 2
     assert again.exit_code == 0, again.output
     assert summary_json(out)["summary"] == "Whole."

@@ -14,36 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from summarize_video.cli.main import cli
 from summarize_video.errors import ReasonerAuthError, ReasonerError
 from summarize_video.testing.chat_quirks import Step
 from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
 from tests.secrets_scan import SENTINEL
-from tests.support import MESSAGES, cli_args, reasoner_for
+from tests.support import MESSAGES, reasoner_for, run_on_talk
 
 pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 # What transformers serve sent: one token over and over until the budget ran out.
 REPEATED = ("ĠBoth" * 8192)[:40_959]
 GOOD = json.dumps({"summary": "A real summary.", "key_moments": [], "topics": ["test"]})
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("answers")
-    return {"clip": make_clip(root / "talk.mp4", seconds=2.0, fps=10),
-            "cache": root / "cache"}
-
-
-def run_cli(shared: dict[str, Path], tiny: dict[str, Path], out: Path, base_url: str,
-            *extra: str) -> Any:
-    args = [str(shared["clip"]), *cli_args(tiny, out), "--cache-dir", str(shared["cache"]),
-            "--base-url", base_url, "--api-key", SENTINEL, "--llm-max-retries", "0",
-            "--format", "json", *extra]
-    return CliRunner().invoke(cli, args)
 
 
 def written(out: Path) -> dict[str, Any]:
@@ -56,11 +39,11 @@ def written(out: Path) -> dict[str, Any]:
 ])
 def test_no_answer_is_asked_again_then_the_file_fails_keeping_its_work(
         name: str, step: Step, tmp_path: Path, tiny_models: dict[str, Path],
-        shared: dict[str, Path]) -> None:
+        talk_clip: dict[str, Path]) -> None:
     assert len(REPEATED) == 40_959
     out = tmp_path / "out"
     with ChatServer(script=[step, step]) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url, "--format", "json")
         assert len(srv.requests) == 2  # asked once more, then given up
     assert res.exit_code == 1, res.output
     assert "without an answer" in res.output and "Traceback" not in res.output
@@ -72,22 +55,22 @@ def test_no_answer_is_asked_again_then_the_file_fails_keeping_its_work(
 
 
 def test_a_second_try_that_answers_is_the_summary(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     out = tmp_path / "out"
     with ChatServer(script=[Step(content=REPEATED, finish_reason="length"),
                             Step(content=GOOD)]) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url, "--format", "json")
         assert len(srv.requests) == 2
     assert res.exit_code == 0, res.output
     assert written(out)["summary"] == "A real summary."
 
 
 def test_a_cut_json_answer_with_a_whole_summary_is_still_an_answer(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     cut = '{"summary": "Said in full.", "key_moments": [{"t": "00:01", "te'
     out = tmp_path / "out"
     with ChatServer(script=[Step(content=cut, finish_reason="length")]) as srv:
-        res = run_cli(shared, tiny_models, out, srv.base_url)
+        res = run_on_talk(talk_clip, tiny_models, out, srv.base_url, "--format", "json")
         assert len(srv.requests) == 1
     assert res.exit_code == 0, res.output
     assert written(out)["summary"] == "Said in full."
@@ -109,10 +92,10 @@ def test_an_unknown_model_is_the_model_hint_with_the_servers_own_words(status: i
 
 
 def test_an_unknown_model_stops_the_cli_with_exit_2(
-        tmp_path: Path, tiny_models: dict[str, Path], shared: dict[str, Path]) -> None:
+        tmp_path: Path, tiny_models: dict[str, Path], talk_clip: dict[str, Path]) -> None:
     with ChatServer(script=[Step(400, error_body=PINNED)]) as srv:
-        res = run_cli(shared, tiny_models, tmp_path / "out", srv.base_url,
-                      "--llm-model", "llama3.2")
+        res = run_on_talk(talk_clip, tiny_models, tmp_path / "out", srv.base_url,
+                          "--format", "json", "--llm-model", "llama3.2")
     assert res.exit_code == 2, res.output
     assert "Server is pinned to" in res.output and "--llm-model" in res.output
     assert "Traceback" not in res.output

@@ -6,7 +6,6 @@ word-perfect; music and a near-silent track give no speech."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video.cli.main import cli
+from summarize_video.testing.scoring import words
 from tests.support import media_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.media]
 
 BACKENDS = ("faster-whisper", "whisper")
-
-
-def words(text: str) -> list[str]:
-    """Lower case, punctuation dropped."""
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
 
 
 def reference(name: str) -> str:

@@ -122,37 +122,34 @@ def _chosen(db: sqlite3.Connection, include: tuple[str, ...], since: float | Non
             and (not include or matches(path, include))]
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
+def _selected(db: sqlite3.Connection, sql: str, ids: list[int]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql`` (which holds ``{ids}`` where the version ids go) for ``ids``, a
+    few hundred ids per query."""
     for i in range(0, len(ids), 500):
-        yield ids[i:i + 500]
+        chunk = ids[i:i + 500]
+        yield from db.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
 
 
 def _file_rows(db: sqlite3.Connection, ids: list[int]) -> Iterator[dict[str, Any]]:
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        rows = db.execute(
-            "SELECT path, content_hash, settings_fp, id, caption_model, speech_model, "
-            "reasoning_model, finished, duration, size, summary, settings, provenance "
-            f"FROM versions WHERE id IN ({marks}) ORDER BY path, finished, id", chunk)
-        for row in rows:
-            record = dict(zip(FILE_COLUMNS, row, strict=True))
-            record["finished"] = datetime.fromtimestamp(
-                record["finished"], timezone.utc).isoformat(timespec="seconds")
-            for key in _JSON_COLUMNS:
-                record[key] = json.loads(record[key])
-            yield record
+    for row in _selected(db, "SELECT path, content_hash, settings_fp, id, caption_model, "
+                         "speech_model, reasoning_model, finished, duration, size, summary, "
+                         "settings, provenance FROM versions WHERE id IN ({ids}) "
+                         "ORDER BY path, finished, id", ids):
+        record = dict(zip(FILE_COLUMNS, row, strict=True))
+        record["finished"] = datetime.fromtimestamp(
+            record["finished"], timezone.utc).isoformat(timespec="seconds")
+        for key in _JSON_COLUMNS:
+            record[key] = json.loads(record[key])
+        yield record
 
 
 def _entry_rows(db: sqlite3.Connection, ids: list[int]) -> Iterator[dict[str, Any]]:
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        rows = db.execute(
-            "SELECT v.path, v.content_hash, v.settings_fp, v.id, v.caption_model, "
-            "v.speech_model, v.reasoning_model, e.start, e.end, e.kind, e.text "
-            f"FROM versions AS v JOIN entries AS e ON e.version = v.id WHERE v.id IN ({marks}) "
-            "ORDER BY v.path, v.finished, v.id, e.start, e.rowid", chunk)
-        for row in rows:
-            yield dict(zip(ENTRY_COLUMNS, row, strict=True))
+    for row in _selected(db, "SELECT v.path, v.content_hash, v.settings_fp, v.id, "
+                         "v.caption_model, v.speech_model, v.reasoning_model, e.start, e.end, "
+                         "e.kind, e.text FROM versions AS v JOIN entries AS e "
+                         "ON e.version = v.id WHERE v.id IN ({ids}) "
+                         "ORDER BY v.path, v.finished, v.id, e.start, e.rowid", ids):
+        yield dict(zip(ENTRY_COLUMNS, row, strict=True))
 
 
 def _write(path: Path, writer: Any, columns: tuple[str, ...],
