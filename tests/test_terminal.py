@@ -8,6 +8,7 @@ with a terminal emulator (``pyte``), scrollback included, as a user would see it
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,3 +51,108 @@ def test_rewriting_an_output_file_keeps_its_permissions(tmp_path: Path) -> None:
         atomic_write_text(target, "# new\n")
     assert target.read_text() == "# new\n"
     assert _mode(target) == 0o644
+
+
+# -- the real CLI in a pseudo-terminal --------------------------------------------------------
+
+COLS, ROWS = 100, 24
+# A progress bar line (a stage or the files, then rich's bar glyphs): none may be left on
+# screen after a run.
+STALE_BAR = re.compile(r"^\s*(probe|download|caption|transcribe|reason|files)\b.*━")
+
+
+def _run_in_pty(args: list[str], *, timeout: float = 240.0,
+                env: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """Run ``python -m summarize_video ARGS`` with stdin, stdout and stderr on one
+    pseudo-terminal of COLS x ROWS, as in a terminal window; its exit code and every byte it
+    wrote there."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import sys
+    import termios
+    import time
+
+    full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS),
+                "LINES": str(ROWS), **(env or {})}
+    for name in ("NO_COLOR", "OPENAI_LOG"):  # colours on; the client's debug log off
+        full_env.pop(name, None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the terminal
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "summarize_video", *args], full_env)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        else:
+            os.kill(pid, 9)
+            pytest.fail(f"the CLI ran past {timeout} s in the terminal")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def _rendered(raw: bytes) -> list[str]:
+    """What the terminal shows after the run, scrollback first, each line right-stripped."""
+    pyte = pytest.importorskip("pyte")
+    screen = pyte.HistoryScreen(COLS, ROWS, history=10_000, ratio=0.5)
+    stream = pyte.ByteStream(screen)
+    stream.feed(raw)
+    lines = [_line_text(line, COLS) for line in screen.history.top]
+    lines += [row.rstrip() for row in screen.display]
+    return lines
+
+
+def _line_text(line: object, cols: int) -> str:
+    return "".join(line[x].data for x in range(cols)).rstrip()  # type: ignore[index]
+
+
+def _numbered_replies() -> object:
+    """A reply callable: ``Summary number N of this video.`` for the Nth request."""
+    import itertools
+
+    counter = itertools.count(1)
+    return lambda body: f"Summary number {next(counter)} of this video."
+
+
+def _clips(folder: Path, n: int) -> list[Path]:
+    from tests.clips import make_clip
+
+    folder.mkdir()
+    return [make_clip(folder / f"clip{i}.mp4", seconds=4.0, fps=10) for i in range(n)]
+
+
+@pytest.mark.parametrize("files", [1, 3])
+def test_every_summary_stays_on_a_real_terminal_and_no_bar_is_left(
+        tmp_path: Path, tiny_models: dict[str, Path], files: int) -> None:
+    from summarize_video.testing.chat_server import ChatServer
+    from tests.support import cli_args
+
+    clips = _clips(tmp_path / "in", files)
+    with ChatServer(reply=_numbered_replies(), delay=0.3) as server:  # type: ignore[arg-type]
+        code, raw = _run_in_pty([*map(str, clips), *cli_args(tiny_models, tmp_path / "out"),
+                                 "--interval", "1", "--base-url", server.base_url,
+                                 "--llm-model", "test-model"])
+    lines = _rendered(raw)
+    text = "\n".join(lines)
+    assert code == 0, text
+    for n in range(1, files + 1):
+        assert f"Summary number {n} of this video." in lines, text
+    assert not [line for line in lines if STALE_BAR.search(line)], text
+    assert sum(line.startswith("done: ") for line in lines) == files, text

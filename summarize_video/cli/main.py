@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -14,7 +13,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._version import __version__
 from ..errors import (
@@ -28,8 +26,9 @@ from ..errors import (
 )
 from ..pipeline.cost import format_cost_line
 from ..redaction import redact_url
-from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
+from .batch_view import BatchReport, print_hits
 from .flags import LEDGER_OPTION, batch_options, options_from, pipeline_options
+from .terminal import Bars, logging_to
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -74,7 +73,8 @@ def cli() -> None:
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     f = pipeline_options(f)
     f = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")(f)
-    f = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(f)
+    f = click.option("-q", "--quiet", is_flag=True,
+                     help="No progress and no messages: results and errors only.")(f)
     return f
 
 
@@ -144,10 +144,10 @@ def search_command(query: str, limit: int, rebuild: bool, ledger: Path | None) -
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
     """Run a command body; library errors become one line and an exit code."""
     err = Console(stderr=True, soft_wrap=True)
-    _setup_logging(verbose, quiet)
     try:
         _terminate_like_ctrl_c()
-        code = body(err)
+        with logging_to(err, verbose, quiet):
+            code = body(err)
     except Terminated:
         err.print("[yellow]terminated[/]")
         code = EXIT_TERMINATED
@@ -176,30 +176,6 @@ def _terminate_like_ctrl_c() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-class _Bars:
-    """Rich progress bars, one per stage of the current file (off when not a terminal)."""
-
-    def __init__(self, err: Console, enabled: bool) -> None:
-        self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
-                            transient=True, disable=not enabled)
-        self.tasks: dict[str, Any] = {}
-        self.files = FilesBar(self.bar)  # the overall bar, across files
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if stage == FILES:
-            self.files.update(done, total)
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-    def reset(self) -> None:
-        for task in self.tasks.values():
-            self.bar.remove_task(task)
-        self.tasks.clear()
-
-
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console, batch: dict[str, Any]) -> int:
     from ..batch.run import summarize_many
@@ -207,7 +183,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
 
     options = options_from(values)
     failed = succeeded = unrecorded = 0
-    bars = _Bars(err, not quiet and err.is_terminal)
+    bars = Bars(err, not quiet and err.is_terminal)
     report = BatchReport(err, quiet)
     with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
@@ -229,19 +205,8 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
                 unrecorded += 1
                 err.print(f"[yellow]warning:[/] {escape(outcome.unrecorded.one_line())}",
                           highlight=False)
-            result = outcome.result
-            if result is None or quiet:
-                continue
-            if options.dry_run:
-                _print_requests(result)
-                continue
-            written = ", ".join(str(p) for p in outcome.outputs)
-            shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
-            err.print(f"[green]done:[/] {escape(shown)} "
-                      f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
-            if result.summary:
-                click.echo(result.summary)
-                err.print(_reasoner_line(result), highlight=False)
+            if outcome.result is not None:
+                _show_result(outcome, options.dry_run, quiet, bars, err)
     report.print()
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
@@ -249,11 +214,32 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     return EXIT_INPUT_FAILED if failed or unrecorded else EXIT_OK
 
 
+def _show_result(outcome: Any, dry_run: bool, quiet: bool, bars: Bars, err: Console) -> None:
+    """A file's result on stdout (its summary, or a dry run's requests), written while the
+    live bars are stopped so that they never draw over it; ``-q`` hides the messages around
+    it, never the result."""
+    result = outcome.result
+    if dry_run:
+        with bars.paused():
+            _print_requests(result)
+        return
+    if not quiet:
+        written = ", ".join(str(p) for p in outcome.outputs)
+        shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
+        err.print(f"[green]done:[/] {escape(shown)} "
+                  f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
+    if result.summary:
+        with bars.paused():
+            click.echo(result.summary)
+        if not quiet:
+            err.print(_reasoner_line(result), highlight=False)
+
+
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
     from ..pipeline.summarizer import ask
 
     options = options_from(values)
-    bars = _Bars(err, not quiet and err.is_terminal)
+    bars = Bars(err, not quiet and err.is_terminal)
     with bars.bar:
         result = ask(video, question, options=options, progress=bars)
     if options.dry_run:
@@ -308,13 +294,6 @@ def _stamp(t: float) -> str:
     from ..timeline import format_timestamp
 
     return format_timestamp(t)
-
-
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "openai", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main() -> None:
