@@ -156,3 +156,27 @@ def test_every_summary_stays_on_a_real_terminal_and_no_bar_is_left(
         assert f"Summary number {n} of this video." in lines, text
     assert not [line for line in lines if STALE_BAR.search(line)], text
     assert sum(line.startswith("done: ") for line in lines) == files, text
+
+
+# -- piped: results on stdout, messages on stderr ---------------------------------------------
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_piped_run_results_on_stdout_no_library_bars_and_quiet_hides_only_messages(
+        tmp_path: Path, tiny_models: dict[str, Path], chat_server: object, quiet: bool) -> None:
+    from tests.clips import make_clip
+    from tests.support import cli_args, run_console
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=3.0, fps=10)
+    res = run_console(str(clip), *cli_args(tiny_models, tmp_path / "out"), "--interval", "1",
+                      "--base-url", chat_server.base_url,  # type: ignore[attr-defined]
+                      "--llm-model", "test-model", *(["-q"] if quiet else []),
+                      env={"OPENAI_LOG": ""})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "A short test summary. Key moments: 00:00 start."
+    for bar in ("Loading weights", "Writing model shards", "it/s]", "%|"):
+        assert bar not in res.stderr
+    if quiet:
+        assert res.stderr == ""
+    else:
+        assert "done: " in res.stderr and "reasoner: openai test-model" in res.stderr
