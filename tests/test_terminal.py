@@ -180,3 +180,34 @@ def test_piped_run_results_on_stdout_no_library_bars_and_quiet_hides_only_messag
         assert res.stderr == ""
     else:
         assert "done: " in res.stderr and "reasoner: openai test-model" in res.stderr
+
+
+# -- one error style --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--intervall", "3", "x.mp4"], "error: no such option '--intervall'"),
+    (["x.mp4", "--interval", "-1"], "error: invalid value for '--interval'"),
+    (["search"], "error: missing argument 'QUERY'"),
+    (["x.mp4", "--format", "bogus"], "error: options: unknown output format bogus"),
+])
+def test_usage_errors_are_one_lower_case_error_line_with_exit_2(
+        args: list[str], message: str) -> None:
+    from tests.support import run_console
+
+    res = run_console(*args)
+    assert res.returncode == 2, res.stderr
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), res.stderr
+    assert "Error:" not in res.stderr and "Usage:" not in res.stderr
+
+
+def test_ray_flags_without_the_ray_executor_name_the_flags(tmp_path: Path) -> None:
+    from tests.support import run_console
+
+    res = run_console(str(tmp_path / "x.mp4"), "--ray-workers", "2", "--no-llm")
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("error: options: --ray-workers only apply with --executor ray "
+                                  "(add --executor ray, or leave them out)")
+    assert "executor='ray'" not in res.stderr

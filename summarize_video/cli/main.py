@@ -21,6 +21,7 @@ from ..errors import (
     EXIT_OK,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    ConfigError,
     SummarizeVideoError,
     Terminated,
 )
@@ -63,6 +64,35 @@ class _SummarizeByDefault(click.Group):
         if not args or args[0] not in self.commands:
             args = ["summarize", *args]
         return super().parse_args(ctx, args)
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Click's own errors (a bad option, a missing argument) in our style: one line
+        ``error: ...`` on stderr, exit code 2 for usage errors, instead of click's usage
+        block and ``Error:``."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"error: {_click_message(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _click_message(exc: click.ClickException) -> str:
+    """``no such option: --intervall (did you mean --interval?; see 'summarize-video
+    summarize --help')`` on one line, lower-case first as our own messages."""
+    text = " ".join(exc.format_message().split())
+    text = text[:1].lower() + text[1:]
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text = f"{text.rstrip('.')} (see '{ctx.command_path} --help')"
+    return text
 
 
 @click.group(cls=_SummarizeByDefault, context_settings=CONTEXT)
@@ -181,6 +211,7 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     from ..batch.run import summarize_many
     from ..pipeline.summarizer import Summarizer
 
+    _check_ray_flags(batch)
     options = options_from(values)
     failed = succeeded = unrecorded = 0
     bars = Bars(err, not quiet and err.is_terminal)
@@ -212,6 +243,19 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
     return EXIT_INPUT_FAILED if failed or unrecorded else EXIT_OK
+
+
+def _check_ray_flags(batch: dict[str, Any]) -> None:
+    """The Ray flags without ``--executor ray``, named as typed (the library's own message
+    speaks of its keyword arguments)."""
+    if batch["executor"] == "ray":
+        return
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "ray_workers",
+                                                        "llm_concurrency")
+             if batch[name] is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --executor ray", stage="options",
+                          hint="add --executor ray, or leave them out")
 
 
 def _show_result(outcome: Any, dry_run: bool, quiet: bool, bars: Bars, err: Console) -> None:
