@@ -85,6 +85,8 @@ class ConsoleHandler(logging.Handler):
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _printed_by_its_library(record.name):
+            return
         try:
             self.console.print(self.format(record), markup=False, highlight=False,
                                soft_wrap=True)
@@ -112,21 +114,30 @@ def logging_to(err: Console, verbose: bool, quiet: bool) -> Iterator[None]:
         root.setLevel(old_level)
 
 
+def _printed_by_its_library(name: str) -> bool:
+    """Whether a logger below the root has a handler of its own that already printed the
+    record (huggingface_hub keeps one and still propagates: each warning came twice)."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None and logger is not logging.root:
+        if logger.handlers:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
 def quiet_third_party(level: int) -> None:
     """No progress bars of the model libraries ("Loading weights", "Writing model shards",
-    downloads), and their log records through the root logger's one handler instead of
-    their own handlers (which printed each hub warning a second time)."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when they are first imported
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    downloads), and with ``-q`` none of their warnings either. The variables are read when
+    the libraries are first imported, which is later (lazily, in the backends); the calls
+    cover libraries already imported."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if level >= logging.ERROR:
+        os.environ["HF_HUB_VERBOSITY"] = os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     hub = sys.modules.get("huggingface_hub.utils")
     if hub is not None:
         hub.disable_progress_bars()
     tf_logging = sys.modules.get("transformers.utils.logging")
     if tf_logging is not None:
         tf_logging.disable_progress_bar()
-    for name in ("transformers", "huggingface_hub"):
-        library = logging.getLogger(name)
-        library.propagate = True
-        library.setLevel(level)
-        for handler in list(library.handlers):
-            library.removeHandler(handler)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelLoadError, TranscribeError
 from ..media.audio import WHISPER_SAMPLE_RATE
+from ..model_refs import downloads_off
 from ..options import (
     DEFAULT_COMPRESSION_RATIO_THRESHOLD,
     DEFAULT_LOGPROB_THRESHOLD,
@@ -57,6 +58,10 @@ def decoding_values(o: Options) -> dict[str, Any]:
                 no_speech_threshold=o.no_speech_threshold,
                 logprob_threshold=o.logprob_threshold,
                 compression_ratio_threshold=o.compression_ratio_threshold)
+
+
+# The checkpoint file a whisper model name downloads to, where it is not NAME.pt.
+_CHECKPOINT_FILES = {"large": "large-v3.pt", "turbo": "large-v3-turbo.pt"}
 
 
 def _looks_like_path(model: str) -> bool:
@@ -105,6 +110,20 @@ class WhisperBackend:
     @classmethod
     def available(cls, device: str) -> bool:
         return importlib.util.find_spec("whisper") is not None
+
+    def missing_model(self) -> str | None:
+        """The model, named, when it is not on this machine and cannot be downloaded (a
+        checkpoint file that is not there; a model name not in whisper's download folder
+        while downloads are off)."""
+        name = self.model_id
+        if _looks_like_path(name):
+            return None if Path(name).expanduser().is_file() else f"whisper checkpoint {name!r}"
+        if not downloads_off():
+            return None
+        cache = os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+        root = Path(self.download_root or os.path.join(cache, "whisper"))
+        found = (root / _CHECKPOINT_FILES.get(name, f"{name}.pt")).is_file()
+        return None if found else f"whisper model {name!r}"
 
     def __repr__(self) -> str:
         return f"WhisperBackend({self._model_arg!r})"
