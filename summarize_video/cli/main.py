@@ -209,7 +209,6 @@ def _terminate_like_ctrl_c() -> None:
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console, batch: dict[str, Any]) -> int:
     from ..batch.run import summarize_many
-    from ..pipeline.model_check import check_models
     from ..pipeline.summarizer import Summarizer
 
     _check_ray_flags(batch)
@@ -219,8 +218,6 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     report = BatchReport(err, quiet)
     with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
-        if batch["executor"] != "ray":  # Ray workers load their models on their own nodes
-            check_models(summarizer)
         for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
                                       write=not options.dry_run, **batch):
             bars.reset()

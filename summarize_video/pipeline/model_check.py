@@ -1,4 +1,4 @@
-"""Before any work: every model a run needs, checked at once.
+"""Before any model loads: every model a run needs, checked at once.
 
 A first run on a machine without the models (downloads off, or a local folder mistyped) used
 to learn of them one at a time, each after the work before it. Each backend that loads a
@@ -8,27 +8,24 @@ downloadable; here they are asked together and reported in one error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from ..errors import ModelLoadError
 from ..model_refs import downloads_off
-
-if TYPE_CHECKING:
-    from .summarizer import Summarizer
 
 TRIAL_HINT = ("point --caption-model, --whisper-model and --llm-model at local folders or "
               "files, or allow downloads once (unset HF_HUB_OFFLINE); to try the tool without "
               "any download, see 'Try it without downloads' in the README")
 
 
-def missing_models(summarizer: Summarizer) -> list[str]:
-    """The models ``summarizer`` would load that cannot be had, each named with its kind."""
-    transcriber = summarizer.transcriber
-    stages: list[object] = [summarizer.captioner,
-                            getattr(transcriber, "backend", transcriber),  # inside the gate
-                            summarizer.reasoner]
+def missing_models(stages: Sequence[object]) -> list[str]:
+    """The models of ``stages`` (backends, a transcriber inside its gate, None for a stage
+    not used) that cannot be had, each named with its kind."""
     missing = []
     for stage in stages:
+        backend = getattr(stage, "backend", None)
+        if backend is not None and not isinstance(backend, str):  # a gated transcriber
+            stage = backend
         check = getattr(stage, "missing_model", None)
         found = check() if callable(check) else None
         if found:
@@ -36,9 +33,9 @@ def missing_models(summarizer: Summarizer) -> list[str]:
     return missing
 
 
-def check_models(summarizer: Summarizer) -> None:
+def check_models(stages: Sequence[object]) -> None:
     """Raise one ``ModelLoadError`` naming every missing model, with the ways out."""
-    missing = missing_models(summarizer)
+    missing = missing_models(stages)
     if not missing:
         return
     why = " with downloads off (HF_HUB_OFFLINE)" if downloads_off() else ""

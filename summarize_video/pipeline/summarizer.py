@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
 from .cost import cost_block, load_prices
 from .fingerprint import Backends, caption_key, result_settings, transcript_key
+from .model_check import check_models
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
@@ -101,18 +103,34 @@ class Summarizer:
             self.reasoner = reasoner or build_reasoner(o)
         self._captioner = captioner
         self._transcriber = transcriber
+        self._making = threading.Lock()  # captions and transcript start in two threads
+        self._checked = False
 
     @property
     def captioner(self) -> Captioner:
-        if self._captioner is None:
-            self._captioner = create_captioner(self._names.captioner, self.options)
+        self._make_backends()
+        assert self._captioner is not None
         return self._captioner
 
     @property
     def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = create_transcriber(self._names.transcriber, self.options)
+        self._make_backends()
+        assert self._transcriber is not None
         return self._transcriber
+
+    def _make_backends(self) -> None:
+        """Make the captioner and transcriber not passed in (no model loads yet), then check
+        once that every model the run needs is on this machine or can be downloaded: all
+        that are missing in one error, before any model loads (see ``model_check``)."""
+        with self._making:
+            if self._checked:
+                return
+            if self._captioner is None:
+                self._captioner = create_captioner(self._names.captioner, self.options)
+            if self._transcriber is None:
+                self._transcriber = create_transcriber(self._names.transcriber, self.options)
+            check_models([self._captioner, self._transcriber, self.reasoner])
+            self._checked = True
 
     def backends(self) -> Backends:
         """The backends' names and, once built, their models and the reasoner's."""
