@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,72 @@ def test_ray_flags_without_the_ray_executor_name_the_flags(tmp_path: Path) -> No
     assert res.stderr.strip() == ("error: options: --ray-workers only apply with --executor ray "
                                   "(add --executor ray, or leave them out)")
     assert "executor='ray'" not in res.stderr
+
+
+# -- progress: units, an ETA for files side by side, a status while Ray starts ----------------
+
+
+def _bars(now: list[float]) -> object:
+    import io
+
+    from rich.console import Console
+
+    from summarize_video.cli.terminal import Bars
+
+    return Bars(Console(file=io.StringIO(), force_terminal=True, width=100), enabled=True,
+                clock=lambda: now[0])
+
+
+def test_eta_counts_files_that_run_side_by_side() -> None:
+    from summarize_video.batch.batch import Outcome
+    from summarize_video.cli.batch_view import EtaColumn
+
+    now = [0.0]
+    bars: Any = _bars(now)
+    bars("files", 0, 8)
+    now[0] = 10.0  # four workers: four files of 10 s each, done together after 10 s
+    for name in "abcd":
+        bars.files.finished(Outcome(Path(f"{name}.mp4"), seconds=10.0))
+    bars("files", 4, 8)
+    (files,) = bars.bar.tasks
+    assert str(EtaColumn().render(files)) == "ETA 0:10"  # not 4 x 10 s
+
+
+def test_stages_show_their_units() -> None:
+    from summarize_video.cli.batch_view import AmountColumn
+
+    bars: Any = _bars([0.0])
+    bars("download", 2048, 10240)  # KiB
+    bars("caption", 12, 60)  # seconds of video
+    bars("files", 1, 3)
+    shown = {t.description: str(AmountColumn().render(t)) for t in bars.bar.tasks}
+    assert shown == {"download": "2.0/10.0 MB", "caption": "12/60 s of video",
+                     "files": "1/3 files"}
+
+
+def test_a_status_shows_while_ray_starts_until_the_first_progress() -> None:
+    bars: Any = _bars([0.0])
+    bars.wait("starting Ray")
+    assert [t.description for t in bars.bar.tasks] == ["starting Ray"]
+    assert bars.bar.tasks[0].total is None  # a pulsing bar: something moves on screen
+    bars("files", 0, 3)
+    assert [t.description for t in bars.bar.tasks] == ["files"]
+
+
+def test_starting_ray_is_said_when_not_on_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    proc = subprocess.Popen([sys.executable, "-m", "summarize_video", str(clip), "--executor",
+                             "ray", "--no-llm", "--ray-address", "127.0.0.1:1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # said before Ray is asked for anything
+    finally:
+        proc.kill()
+        proc.wait()
+    assert first == "starting Ray...\n"

@@ -218,6 +218,8 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
     report = BatchReport(err, quiet)
     with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
+        if batch["executor"] == "ray":
+            _starting_ray(bars, err, quiet)
         for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
                                       write=not options.dry_run, **batch):
             bars.reset()
@@ -243,6 +245,15 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
     return EXIT_INPUT_FAILED if failed or unrecorded else EXIT_OK
+
+
+def _starting_ray(bars: Bars, err: Console, quiet: bool) -> None:
+    """Ray takes seconds to start (longer on a cluster): say so until the first file comes."""
+    if bars.bar.disable:
+        if not quiet:
+            err.print("starting Ray...", highlight=False, markup=False)
+        return
+    bars.wait("starting Ray")
 
 
 def _check_ray_flags(batch: dict[str, Any]) -> None:

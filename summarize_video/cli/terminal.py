@@ -13,17 +13,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .batch_view import FILES, EtaColumn, FilesBar
+from .batch_view import FILES, AmountColumn, EtaColumn, FilesBar
 
 REFRESH_PER_SECOND = 10
+# What each stage counts, shown after its numbers (see pipeline/stages.py, inputs/urls.py).
+UNITS = {"caption": "s of video", "download": "MB", "probe": "", "transcribe": "",
+         "reason": ""}
 # The loggers of the HTTP stack: their INFO lines are per request, noise in a run.
 NOISY_LOGGERS = ("httpx", "httpx2", "openai", "httpcore")
 
@@ -32,22 +36,36 @@ class Bars:
     """Rich progress bars, one per stage of the current file, and the overall bar across files
     (off when stderr is not a terminal, or with ``-q``)."""
 
-    def __init__(self, err: Console, enabled: bool) -> None:
+    def __init__(self, err: Console, enabled: bool,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.err = err
-        self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
-                            transient=True, disable=not enabled,
-                            refresh_per_second=REFRESH_PER_SECOND)
+        self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(), AmountColumn(),
+                            TimeElapsedColumn(), EtaColumn(), console=err, transient=True,
+                            disable=not enabled, refresh_per_second=REFRESH_PER_SECOND)
         self.tasks: dict[str, Any] = {}
-        self.files = FilesBar(self.bar)  # the overall bar, across files
+        self.files = FilesBar(self.bar, clock)  # the overall bar, across files
+        self.waiting: TaskID | None = None  # a status shown until the first progress
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self.stop_waiting()
         if stage == FILES:
             self.files.update(done, total)
             return
         if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
+            self.tasks[stage] = self.bar.add_task(stage, total=total,
+                                                  unit=UNITS.get(stage, ""))
         self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def wait(self, status: str) -> None:
+        """Show ``status`` (a bar without a total, which pulses) until progress comes: a
+        screen is never blank while, say, Ray starts."""
+        self.stop_waiting()
+        self.waiting = self.bar.add_task(status, total=None, unit="")
+
+    def stop_waiting(self) -> None:
+        if self.waiting is not None:
+            self.bar.remove_task(self.waiting)
+            self.waiting = None
 
     def reset(self) -> None:
         for task in self.tasks.values():
