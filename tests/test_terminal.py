@@ -281,3 +281,28 @@ def test_starting_ray_is_said_when_not_on_a_terminal(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert first == "starting Ray...\n"
+
+
+def test_transcription_progress_counts_seconds_of_audio(tmp_path: Path,
+                                                        tiny_models: dict[str, Path]) -> None:
+    from summarize_video.pipeline.summarizer import Summarizer
+    from tests.clips import make_clip
+    from tests.support import model_options
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=5.0, fps=5)
+    events: list[tuple[str, int, int | None]] = []
+    summarizer = Summarizer(_options(model_options(tiny_models), tmp_path),
+                            progress=lambda *e: events.append(e))
+    summarizer.run(clip)
+    heard = [(done, total) for stage, done, total in events if stage == "transcribe"]
+    assert heard[0] == (0, None) and heard[-1] == (5, 5)
+    assert [d for d, _ in heard] == sorted(d for d, _ in heard)  # it only goes forward
+    captioned = [(done, total) for stage, done, total in events if stage == "caption"]
+    assert captioned[-1] == (5, 5)  # seconds of video
+
+
+def _options(values: dict[str, Any], tmp_path: Path) -> Any:
+    from summarize_video.options import Options
+
+    return Options.from_kwargs(None, **values, no_llm=True, interval=1.0,
+                               output_dir=tmp_path / "out")

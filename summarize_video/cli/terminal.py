@@ -26,7 +26,7 @@ from .batch_view import FILES, AmountColumn, EtaColumn, FilesBar
 
 REFRESH_PER_SECOND = 10
 # What each stage counts, shown after its numbers (see pipeline/stages.py, inputs/urls.py).
-UNITS = {"caption": "s of video", "download": "MB", "probe": "", "transcribe": "",
+UNITS = {"caption": "s of video", "download": "MB", "probe": "", "transcribe": "s of audio",
          "reason": ""}
 # The loggers of the HTTP stack: their INFO lines are per request, noise in a run.
 NOISY_LOGGERS = ("httpx", "httpx2", "openai", "httpcore")
