@@ -306,3 +306,36 @@ def _options(values: dict[str, Any], tmp_path: Path) -> Any:
 
     return Options.from_kwargs(None, **values, no_llm=True, interval=1.0,
                                output_dir=tmp_path / "out")
+
+
+def test_yt_dlp_downloads_report_their_progress(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from summarize_video.inputs.urls import fetch
+
+    class YoutubeDL:  # yt-dlp's interface, as far as a download goes (no network here)
+        def __init__(self, options: dict[str, Any]) -> None:
+            self.options = options
+
+        def __enter__(self) -> YoutubeDL:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def download(self, urls: list[str]) -> None:
+            for hook in self.options.get("progress_hooks", []):
+                hook({"status": "downloading", "downloaded_bytes": 1 << 20,
+                      "total_bytes_estimate": 4 << 20})
+                hook({"status": "finished", "downloaded_bytes": 4 << 20,
+                      "total_bytes": 4 << 20})
+            target = self.options["outtmpl"].replace("%(title).80B [%(id)s].%(ext)s", "a.mp4")
+            Path(target).write_bytes(b"\0" * 16)
+
+    monkeypatch.setitem(sys.modules, "yt_dlp", types.SimpleNamespace(YoutubeDL=YoutubeDL))
+    events: list[tuple[str, int, int | None]] = []
+    with fetch("http://127.0.0.1:9/watch?v=abc", progress=lambda *e: events.append(e)) as got:
+        assert got.name == "a.mp4"
+    assert events == [("download", 1024, 4096), ("download", 4096, 4096)]  # KiB, as MB shown
