@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +32,34 @@ def looks_local(model: str) -> bool:
     if model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in model:
         return True
     return model.count("/") > 1
+
+
+def downloads_off() -> bool:
+    """True when model downloads are turned off (``HF_HUB_OFFLINE``): a model that is not on
+    this machine already cannot be had."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_cached(repo_id: str, revision: str | None = None, cache_dir: str | None = None) -> bool:
+    """Whether a snapshot of the hub repository ``repo_id`` is in the local hub cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                          local_files_only=True)
+    except Exception:  # not cached, or not a valid id: either way it cannot load offline
+        return False
+    return True
+
+
+def missing_hub_model(what: str, model_id: str, revision: str | None = None) -> str | None:
+    """``what 'ID'`` when ``model_id`` is a local folder that is not there, or a hub id that
+    is not cached while downloads are off; None when it can load (or download)."""
+    if looks_local(model_id):
+        return None if Path(model_id).expanduser().exists() else f"{what} {model_id!r}"
+    if downloads_off() and not hub_cached(model_id, revision):
+        return f"{what} {model_id!r}"
+    return None
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:

@@ -166,21 +166,24 @@ def test_interrupt_is_held_until_the_block_ends() -> None:
 def test_overall_bar_counts_files_and_estimates_the_time_left() -> None:
     from summarize_video.batch.batch import Outcome
     from summarize_video.cli.batch_view import EtaColumn
-    from summarize_video.cli.main import _Bars
+    from summarize_video.cli.terminal import Bars
 
-    bars = _Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
+    now = [0.0]
+    bars = Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True,
+                clock=lambda: now[0])
     bars("files", 0, 4)
     bars("probe", 0, 1)
     (files, probe) = bars.bar.tasks
     assert (files.description, files.total, files.fields["eta"]) == ("files", 4, "")
     bars.files.finished(Outcome(Path("a.mp4"), seconds=0.0, skipped=True))
+    now[0] = 30.0
     bars.files.finished(Outcome(Path("b.mp4"), seconds=30.0))
     bars.reset()
     bars("files", 2, 4)
     assert bars.bar.tasks == [files] and files.completed == 2
     assert str(EtaColumn().render(files)) == "ETA 1:00"  # 30 s a file, two left
     assert str(EtaColumn().render(probe)) == ""
-    single = _Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
+    single = Bars(Console(file=io.StringIO(), force_terminal=True), enabled=True)
     single("files", 0, 1)
     assert single.bar.tasks == []  # one file: no overall bar
 

@@ -102,7 +102,7 @@ def test_cli_on_real_talking_head(tmp_path: Path, tiny_models: dict[str, Path],
     assert cost["cost_usd"] is None  # "test-model" has no price
     assert cost["native"]["gemini"]["tokens"] == 7 * 258 + 7 * 32
     assert cost["ratio"]["gemini"] == pytest.approx(
-        cost["native"]["gemini"]["tokens"] / cost["prompt_tokens"], rel=1e-3)
+        cost["native"]["gemini"]["tokens"] / cost["prompt_tokens"], abs=0.005)  # 2 decimals
     assert "native video input would be" in res.output
     assert set(data["timings_s"]) >= {"probe", "sample", "caption", "transcribe", "reason"}
     assert_request_carries_timeline(chat_server.requests[0], data)

@@ -48,4 +48,4 @@ def test_executor_settings_are_checked(tmp_path: Path, cli_runner: CliRunner) ->
     assert caught.value.one_line() == ("options: ray_address, ray_workers only apply to the ray "
                                        "executor (pass executor='ray' (--executor ray))")
     run = cli_runner.invoke(cli, [str(clip), "--no-llm", "--llm-concurrency", "2"])
-    assert run.exit_code == 2 and "llm_concurrency only apply to the ray executor" in run.output
+    assert run.exit_code == 2 and "--llm-concurrency only apply with --executor ray" in run.output

@@ -130,9 +130,9 @@ def test_one_core_runs_both_stages_on_it(tmp_path: Path):
     assert len(result.captions) >= 3
 
 
-def test_faster_whisper_loads_with_its_share(real_tiny_en: Path):
+def test_faster_whisper_loads_with_its_share(real_tiny_en: Path, tiny_models: dict[str, Path]):
     o = Options(threads=2, transcriber="faster-whisper", whisper_model=str(real_tiny_en),
-                no_llm=True, device="cpu")
+                caption_model=str(tiny_models["smolvlm"]), no_llm=True, device="cpu")
     s = Summarizer(o)
     engine = s.transcriber.backend  # type: ignore[attr-defined]
     assert engine.threads == s.thread_split().transcribe == 1  # cpu_threads when it loads

@@ -27,7 +27,7 @@ from typing import Any
 from ..devices import configure_cpu_threads, resolve_device, torch_dtype
 from ..errors import CaptionError, ConfigError, ModelLoadError
 from ..media.frames import Frame
-from ..model_refs import first_line, hub_commit, looks_local
+from ..model_refs import first_line, hub_commit, looks_local, missing_hub_model
 from ..options import DEFAULT_CAPTION_MAX_NEW_TOKENS, Options
 from ..prompting import CAPTION, CAPTION_CONTEXT, fill, load_prompt
 from .guards import NewTokensNoRepeatNGram, cut_repetition
@@ -125,6 +125,10 @@ class TransformersCaptioner:
     @classmethod
     def available(cls, device: str) -> bool:
         return importlib.util.find_spec("transformers") is not None
+
+    def missing_model(self) -> str | None:
+        """The model, named, when it is not on this machine and cannot be downloaded."""
+        return missing_hub_model("captioning model", self.model_id, self.revision)
 
     def __repr__(self) -> str:
         return f"TransformersCaptioner({self.model_id!r}, family={self.family!r})"

@@ -6,7 +6,7 @@ Rich tables on a terminal; plain lines otherwise (pipes, logs, tests).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -48,29 +48,49 @@ class EtaColumn(ProgressColumn):
         return Text(str(task.fields.get("eta", "")), style="progress.remaining")
 
 
-class FilesBar:
-    """The overall bar across files, with an ETA: the mean time of the files processed so far
-    (skipped ones take none) times the files left. Shown for two files or more."""
+class AmountColumn(ProgressColumn):
+    """``done/total unit`` of a task: seconds of video captioned, MB downloaded, files; a
+    download's KiB are shown in MB."""
 
-    def __init__(self, bar: Progress) -> None:
+    def render(self, task: Task) -> Text:
+        unit = str(task.fields.get("unit", ""))
+        done, total = task.completed, task.total
+        if unit == "MB":  # the download stage counts KiB
+            shown = f"{done / 1024:.1f}/{total / 1024:.1f}" if total else f"{done / 1024:.1f}"
+        else:
+            shown = f"{done:.0f}/{total:.0f}" if total is not None else f"{done:.0f}"
+        return Text(f"{shown} {unit}".rstrip(), style="progress.download")
+
+
+class FilesBar:
+    """The overall bar across files, with an ETA from the batch's throughput so far: the wall
+    time since the first file started over the files processed (skipped ones do not count),
+    times the files left. Files that run side by side (Ray workers) finish that much faster,
+    and the ETA knows it. Shown for two files or more."""
+
+    def __init__(self, bar: Progress, clock: Callable[[], float] = time.monotonic) -> None:
         self.bar = bar
+        self.clock = clock
         self.task: TaskID | None = None
-        self.durations: list[float] = []
+        self.started: float | None = None
+        self.processed = 0
 
     def update(self, done: int, total: int | None) -> None:
         if total is None or total < 2:
             return
         if self.task is None:
-            self.task = self.bar.add_task(FILES, total=total, eta="")
+            self.task = self.bar.add_task(FILES, total=total, eta="", unit="files")
+            self.started = self.clock()
         left = total - done
         eta = ""
-        if self.durations and left > 0:
-            eta = f"ETA {_duration(sum(self.durations) / len(self.durations) * left)}"
+        if self.processed and left > 0 and self.started is not None:
+            rate = (self.clock() - self.started) / self.processed
+            eta = f"ETA {_duration(rate * left)}"
         self.bar.update(self.task, completed=done, total=total, eta=eta)
 
     def finished(self, outcome: Outcome) -> None:
         if not outcome.skipped and outcome.seconds > 0:
-            self.durations.append(outcome.seconds)
+            self.processed += 1
 
 
 class BatchReport:

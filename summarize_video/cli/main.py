@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import os
 import signal
 import sys
@@ -14,7 +14,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._version import __version__
 from ..catalog.export import FORMATS as EXPORT_FORMATS
@@ -24,14 +23,16 @@ from ..errors import (
     EXIT_OK,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    ConfigError,
     SummarizeVideoError,
     Terminated,
 )
 from ..pipeline.cost import format_cost_line
 from ..redaction import redact_url
-from .batch_view import FILES, BatchReport, EtaColumn, FilesBar, print_hits
+from .batch_view import BatchReport, print_hits
 from .flags import JSON_OPTION, LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .library import ask_library_body, export_body
+from .terminal import Bars, logging_to
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -71,6 +72,35 @@ class _SummarizeByDefault(click.Group):
             args = ["summarize", *args]
         return super().parse_args(ctx, args)
 
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Click's own errors (a bad option, a missing argument) in our style: one line
+        ``error: ...`` on stderr, exit code 2 for usage errors, instead of click's usage
+        block and ``Error:``."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"error: {_click_message(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _click_message(exc: click.ClickException) -> str:
+    """``no such option: --intervall (did you mean --interval?; see 'summarize-video
+    summarize --help')`` on one line, lower-case first as our own messages."""
+    text = " ".join(exc.format_message().split())
+    text = text[:1].lower() + text[1:]
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text = f"{text.rstrip('.')} (see '{ctx.command_path} --help')"
+    return text
+
 
 @click.group(cls=_SummarizeByDefault, context_settings=CONTEXT)
 def cli() -> None:
@@ -81,7 +111,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     f = pipeline_options(f)
     f = JSON_OPTION(f)
     f = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")(f)
-    f = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(f)
+    f = click.option("-q", "--quiet", is_flag=True,
+                     help="No progress and no messages: results and errors only.")(f)
     return f
 
 
@@ -204,10 +235,10 @@ def models_command(json_out: bool, **values: Any) -> None:
 def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None:
     """Run a command body; library errors become one line and an exit code."""
     err = Console(stderr=True, soft_wrap=True)
-    _setup_logging(verbose, quiet)
     try:
         _terminate_like_ctrl_c()
-        code = body(err)
+        with logging_to(err, verbose, quiet):
+            code = body(err)
     except Terminated:
         err.print("[yellow]terminated[/]")
         code = EXIT_TERMINATED
@@ -236,43 +267,21 @@ def _terminate_like_ctrl_c() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-class _Bars:
-    """Rich progress bars, one per stage of the current file (off when not a terminal)."""
-
-    def __init__(self, err: Console, enabled: bool) -> None:
-        self.bar = Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(), console=err,
-                            transient=True, disable=not enabled)
-        self.tasks: dict[str, Any] = {}
-        self.files = FilesBar(self.bar)  # the overall bar, across files
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if stage == FILES:
-            self.files.update(done, total)
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-    def reset(self) -> None:
-        for task in self.tasks.values():
-            self.bar.remove_task(task)
-        self.tasks.clear()
-
-
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
                err: Console, batch: dict[str, Any]) -> int:
     from ..batch.run import summarize_many
-    from ..outputs.writers import result_json
     from ..pipeline.summarizer import Summarizer
 
     json_out = values.pop("json_out", False)
+    _check_ray_flags(batch)
     options = options_from(values)
     failed = succeeded = unrecorded = 0
-    bars = _Bars(err, not quiet and err.is_terminal)
+    bars = Bars(err, not quiet and err.is_terminal)
     report = BatchReport(err, quiet)
     with report.on_interrupt(), bars.bar:
         summarizer = Summarizer(options, progress=bars)
+        if batch["executor"] == "ray" and importlib.util.find_spec("ray") is not None:
+            _starting_ray(bars, err, quiet)
         for outcome in summarize_many(paths, recursive=recursive, summarizer=summarizer,
                                       write=not options.dry_run, **batch):
             bars.reset()
@@ -291,28 +300,64 @@ def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dic
                 unrecorded += 1
                 err.print(f"[yellow]warning:[/] {escape(outcome.unrecorded.one_line())}",
                           highlight=False)
-            result = outcome.result
-            if result is not None and json_out:  # the result on stdout, whatever -q says
-                click.echo(result_json(result))
-            if result is None or quiet:
-                continue
-            if options.dry_run:
-                if not json_out:
-                    _print_requests(result)
-                continue
-            written = ", ".join(str(p) for p in outcome.outputs)
-            shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
-            err.print(f"[green]done:[/] {escape(shown)} "
-                      f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
-            if result.summary:
-                if not json_out:
-                    click.echo(result.summary)
-                err.print(_reasoner_line(result), highlight=False)
+            if outcome.result is not None:
+                _show_result(outcome, options.dry_run, quiet, json_out, bars, err)
     report.print()
     if failed + succeeded == 0:
         err.print("[yellow]no media files found[/]", highlight=False)
         return EXIT_INPUT_FAILED
     return EXIT_INPUT_FAILED if failed or unrecorded else EXIT_OK
+
+
+def _starting_ray(bars: Bars, err: Console, quiet: bool) -> None:
+    """Ray takes seconds to start (longer on a cluster): say so until the first file comes."""
+    if bars.bar.disable:
+        if not quiet:
+            err.print("starting Ray...", highlight=False, markup=False)
+        return
+    bars.wait("starting Ray")
+
+
+def _check_ray_flags(batch: dict[str, Any]) -> None:
+    """The Ray flags without ``--executor ray``, named as typed (the library's own message
+    speaks of its keyword arguments)."""
+    if batch["executor"] == "ray":
+        return
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "ray_workers",
+                                                        "llm_concurrency")
+             if batch[name] is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --executor ray", stage="options",
+                          hint="add --executor ray, or leave them out")
+
+
+def _show_result(outcome: Any, dry_run: bool, quiet: bool, json_out: bool, bars: Bars,
+                 err: Console) -> None:
+    """A file's result on stdout (its summary, a dry run's requests, or with ``--json`` the
+    whole result), written while the live bars are stopped so that they never draw over it;
+    ``-q`` hides the messages around it, never the result."""
+    from ..outputs.writers import result_json
+
+    result = outcome.result
+    if json_out:
+        with bars.paused():
+            click.echo(result_json(result))
+    if dry_run:
+        if not json_out:
+            with bars.paused():
+                _print_requests(result)
+        return
+    if not quiet:
+        written = ", ".join(str(p) for p in outcome.outputs)
+        shown = redact_url(outcome.url) if outcome.url else str(outcome.path)
+        err.print(f"[green]done:[/] {escape(shown)} "
+                  f"({outcome.seconds:.1f} s) -> {escape(written)}", highlight=False)
+    if result.summary:
+        if not json_out:
+            with bars.paused():
+                click.echo(result.summary)
+        if not quiet:
+            err.print(_reasoner_line(result), highlight=False)
 
 
 def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Console) -> int:
@@ -321,7 +366,7 @@ def _ask(video: str, question: str, quiet: bool, values: dict[str, Any], err: Co
 
     json_out = values.pop("json_out", False)
     options = options_from(values)
-    bars = _Bars(err, not quiet and err.is_terminal)
+    bars = Bars(err, not quiet and err.is_terminal)
     with bars.bar:
         result = ask(video, question, options=options, progress=bars)
     if json_out:
@@ -379,13 +424,6 @@ def _stamp(t: float) -> str:
     from ..timeline import format_timestamp
 
     return format_timestamp(t)
-
-
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "openai", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ process is gone.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import shutil
@@ -186,13 +187,13 @@ def _download(url: str, folder: Path, max_bytes: int | None, timeout: float,
               progress: ProgressCallback | None, pace: _Pace) -> Path:
     media_name = is_media_name(Path(urlparse(url).path))
     if not media_name and _yt_dlp() is not None:
-        return _with_yt_dlp(url, folder, max_bytes)
+        return _with_yt_dlp(url, folder, max_bytes, progress=progress)
     with _open(url, timeout) as response:
         kind = response.headers.get_content_type()
         media_type = kind.startswith(("video/", "audio/")) or kind in MEDIA_TYPES
         if kind == "text/html" or not (media_name or media_type):
             response.close()
-            return _with_yt_dlp(url, folder, max_bytes, kind)
+            return _with_yt_dlp(url, folder, max_bytes, kind, progress)
         name = _safe_name(response.headers.get_filename() or "") or url_file_name(url)
         return _save(url, response, folder / name, max_bytes, progress, pace)
 
@@ -261,8 +262,10 @@ def _yt_dlp() -> Any | None:
     return yt_dlp
 
 
-def _with_yt_dlp(url: str, folder: Path, max_bytes: int | None, kind: str | None = None) -> Path:
-    """A video platform's page, through yt-dlp."""
+def _with_yt_dlp(url: str, folder: Path, max_bytes: int | None, kind: str | None = None,
+                 progress: ProgressCallback | None = None) -> Path:
+    """A video platform's page, through yt-dlp (its bytes reported as ``download`` progress
+    in KiB, as a plain download's)."""
     yt_dlp = _yt_dlp()
     if yt_dlp is None:
         what = f"the server sent {kind}, not media" if kind else "not a media file URL"
@@ -274,6 +277,8 @@ def _with_yt_dlp(url: str, folder: Path, max_bytes: int | None, kind: str | None
         "playlist_items": "1", "quiet": True, "no_warnings": True, "noprogress": True,
         "max_filesize": max_bytes,
     }
+    if progress is not None:
+        options["progress_hooks"] = [functools.partial(_yt_dlp_progress, progress)]
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             ydl.download([url])
@@ -286,6 +291,16 @@ def _with_yt_dlp(url: str, folder: Path, max_bytes: int | None, kind: str | None
         raise _error(url, f"yt-dlp downloaded nothing{cap}", hint="raise --max-download-mb"
                      if max_bytes else None)
     return max(files, key=lambda f: f.stat().st_size)
+
+
+def _yt_dlp_progress(progress: ProgressCallback, status: dict[str, Any]) -> None:
+    """One of yt-dlp's progress reports as ``progress("download", KiB, total KiB)``."""
+    done = status.get("downloaded_bytes")
+    if not isinstance(done, int | float):
+        return
+    total = status.get("total_bytes") or status.get("total_bytes_estimate")
+    progress("download", int(done) >> 10,
+             int(total) >> 10 if isinstance(total, int | float) and total else None)
 
 
 def _safe_name(name: str) -> str:

@@ -15,6 +15,7 @@ import glob
 import json
 import math
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Sequence
@@ -246,9 +247,13 @@ def check_output_dir(output_dir: Path | str) -> Path:
 
 def atomic_write_text(target: Path, text: str) -> None:
     """Write to a temporary file beside ``target``, fsync, then rename over it. Temporaries
-    of ``target`` left by a killed writer (older than ``STALE_TMP_S``) are removed."""
+    of ``target`` left by a killed writer (older than ``STALE_TMP_S``) are removed. The file
+    gets the usual permissions: an existing ``target``'s own, else ``0666`` less the umask
+    (``mkstemp`` alone would leave ``0600``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _file_mode(target))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -262,6 +267,28 @@ def atomic_write_text(target: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode(target: Path) -> int:
+    """``target``'s permission bits when it exists, else those a new file gets (0666 & ~umask)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 def _sweep_stale(target: Path) -> None:

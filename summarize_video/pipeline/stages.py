@@ -164,24 +164,37 @@ def run_transcript(path: str | Path, transcriber: Transcriber, progress: Progres
     from ..media.audio import DEFAULT_CHUNK_S
     from ..media.jobs import audio_chunks, whole_audio
 
-    progress("transcribe", 0, 1)
+    progress("transcribe", 0, None)  # in seconds of audio, as they are handed to the model
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     stream = getattr(transcriber, "transcribe_stream", None)
+    heard = [0.0]
     if stream is None:
         audio = whole_audio(path, decode_timeout)
+        heard[0] = audio.duration
         timings["audio"] = time.perf_counter() - t0
+        progress("transcribe", 0, round(heard[0]))
         t0 = time.perf_counter()
         transcript = transcriber.transcribe(audio)
         timings["transcribe"] = time.perf_counter() - t0
     else:
         decoding = [0.0]
         chunk_s = getattr(transcriber, "chunk_s", None) or DEFAULT_CHUNK_S
-        transcript = stream(_timed(audio_chunks(path, chunk_s, decode_timeout), decoding))
+        chunks = _timed(audio_chunks(path, chunk_s, decode_timeout), decoding)
+        transcript = stream(_heard(chunks, heard, progress))
         timings["audio"] = decoding[0]
         timings["transcribe"] = time.perf_counter() - t0 - decoding[0]
-    progress("transcribe", 1, 1)
+    progress("transcribe", round(heard[0]), round(heard[0]))
     return Staged(transcript, timings)
+
+
+def _heard(chunks: Iterable[Any], heard: list[float], progress: ProgressCallback
+           ) -> Iterator[Any]:
+    """Audio ``chunks`` as they come; the seconds handed on so far reported as progress."""
+    for chunk in chunks:
+        progress("transcribe", round(heard[0]), None)
+        heard[0] += float(getattr(chunk, "duration", 0.0))
+        yield chunk
 
 
 def _timed(items: Iterable[Any], seconds: list[float]) -> Iterator[Any]:

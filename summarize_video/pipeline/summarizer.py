@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from .concurrency import (
 )
 from .cost import cost_block, load_prices
 from .fingerprint import Backends, caption_key, result_settings, transcript_key
+from .model_check import check_models
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
@@ -115,21 +117,38 @@ class Summarizer:
         self._captioner = captioner
         self._transcriber = transcriber
         self._split: ThreadSplit | None = None
+        self._making = threading.Lock()  # captions and transcript start in two threads
+        self._checked = False
 
     @property
     def captioner(self) -> Captioner:
-        if self._captioner is None:
-            self._captioner = create_captioner(self._names.captioner, self.options)
+        self._make_backends()
+        assert self._captioner is not None
         return self._captioner
 
     @property
     def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = create_transcriber(self._names.transcriber, self.options)
-            engine = getattr(self._transcriber, "backend", None)
-            if isinstance(getattr(engine, "threads", None), int):  # fixed when it loads
-                engine.threads = self.thread_split().transcribe  # type: ignore[union-attr]
+        self._make_backends()
+        assert self._transcriber is not None
         return self._transcriber
+
+    def _make_backends(self) -> None:
+        """Make the captioner and transcriber not passed in (no model loads yet; the
+        transcriber told its share of the threads when it fixes them at loading), then check
+        once that every model the run needs is on this machine or can be downloaded: all that
+        are missing in one error, before any model loads (see ``model_check``)."""
+        with self._making:
+            if self._checked:
+                return
+            if self._captioner is None:
+                self._captioner = create_captioner(self._names.captioner, self.options)
+            if self._transcriber is None:
+                self._transcriber = create_transcriber(self._names.transcriber, self.options)
+                engine = getattr(self._transcriber, "backend", None)
+                if isinstance(getattr(engine, "threads", None), int):  # fixed when it loads
+                    engine.threads = self.thread_split().transcribe  # type: ignore[union-attr]
+            check_models([self._captioner, self._transcriber, self.reasoner])
+            self._checked = True
 
     def thread_split(self) -> ThreadSplit:
         """The CPU threads of each model stage while both run (``Options.threads`` or every

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ModelLoadError, ReasonerError
-from ..model_refs import first_line, hub_commit, looks_local
+from ..model_refs import first_line, hub_commit, looks_local, missing_hub_model
 from .base import (
     LENGTH_RETRY_FACTOR,
     Completion,
@@ -75,6 +75,10 @@ class TransformersReasoner:
 
     def __repr__(self) -> str:
         return f"TransformersReasoner({self.model_id!r}, device={self.device!r})"
+
+    def missing_model(self) -> str | None:
+        """The model, named, when it is not on this machine and cannot be downloaded."""
+        return missing_hub_model("reasoning model", self.model_id, self.revision)
 
     @property
     def commit(self) -> str | None:

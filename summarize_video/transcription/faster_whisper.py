@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelLoadError, TranscribeError
 from ..media.audio import WHISPER_SAMPLE_RATE
+from ..model_refs import downloads_off
 from ..options import (
     AUTO,
     COMPUTE_TYPES,
@@ -86,6 +87,25 @@ class FasterWhisperBackend(WhisperFamilyBackend):
     @classmethod
     def available(cls, device: str) -> bool:
         return importlib.util.find_spec("faster_whisper") is not None
+
+    def missing_model(self) -> str | None:
+        """The model, named, when it is not on this machine and cannot be downloaded (a
+        folder that is not there; a name or hub id not in the hub cache while downloads are
+        off). What is wrong with a folder that is there, loading says."""
+        model_id = self.model_id
+        if Path(model_id).expanduser().is_dir() or model_id.endswith((".pt", ".pth")):
+            return None
+        if is_local_reference(model_id):
+            return f"faster-whisper model folder {model_id!r}"
+        if not downloads_off():
+            return None
+        try:
+            from faster_whisper.utils import download_model
+
+            download_model(model_id, local_files_only=True, cache_dir=self.download_root)
+        except Exception:  # not cached, or not a model name: it cannot load offline
+            return f"faster-whisper model {model_id!r}"
+        return None
 
     @classmethod
     def loads(cls, model: str | None) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ModelLoadError, TranscribeError
 from ..media.audio import WHISPER_SAMPLE_RATE
+from ..model_refs import downloads_off
 from ..options import (
     DEFAULT_COMPRESSION_RATIO_THRESHOLD,
     DEFAULT_LOGPROB_THRESHOLD,
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 MODEL_HINT = "a whisper model name like base/small/turbo or a .pt path; first runs download it"
 
 
+# The checkpoint file a whisper model name downloads to, where it is not NAME.pt.
+_CHECKPOINT_FILES = {"large": "large-v3.pt", "turbo": "large-v3-turbo.pt"}
+
+
 def _looks_like_path(model: str) -> bool:
     return model.endswith((".pt", ".pth")) or os.sep in model or "/" in model
 
@@ -55,6 +60,20 @@ class WhisperBackend(WhisperFamilyBackend):
     @classmethod
     def available(cls, device: str) -> bool:
         return importlib.util.find_spec("whisper") is not None
+
+    def missing_model(self) -> str | None:
+        """The model, named, when it is not on this machine and cannot be downloaded (a
+        checkpoint file that is not there; a model name not in whisper's download folder
+        while downloads are off)."""
+        name = self.model_id
+        if _looks_like_path(name):
+            return None if Path(name).expanduser().is_file() else f"whisper checkpoint {name!r}"
+        if not downloads_off():
+            return None
+        cache = os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+        root = Path(self.download_root or os.path.join(cache, "whisper"))
+        found = (root / _CHECKPOINT_FILES.get(name, f"{name}.pt")).is_file()
+        return None if found else f"whisper model {name!r}"
 
     def load(self) -> None:
         """Load the model now (idempotent); raises ``ModelLoadError`` naming the model."""
