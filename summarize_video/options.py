@@ -33,6 +33,8 @@ DEFAULT_LOCAL_LLM_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 FORMATS = ("md", "json", "txt", "srt", "vtt", "chapters", "html")
 DEFAULT_FORMATS = ("md", "json")
 SAMPLING_MODES = ("interval", "scene")
+# Reading text on screen: auto (when an OCR backend is installed), on (required), off.
+OCR_MODES = ("auto", "on", "off")
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
 CAPTION_CONTEXT_MODES = ("none", "speech")
 # Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
@@ -99,6 +101,9 @@ class Options:
     caption_max_new_tokens: int = 60
     # "speech": chat VLMs also read the transcript around each frame; "none": the frame only.
     caption_context: str = "none"
+    # Read on-screen text (slides, chyrons, hard subtitles) on the sampled frames into "read:"
+    # lines: "auto" when an OCR backend is installed, "on" (an error without one), "off".
+    ocr: str = "auto"
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
     frame_max_side: int = 768
     # How frames are chosen: "interval" (one every `interval` s) or "scene" (one per shot).
@@ -199,6 +204,9 @@ class Options:
             raise ConfigError(f"unknown caption context {self.caption_context!r}",
                               stage="options",
                               hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
+        if self.ocr not in OCR_MODES:
+            raise ConfigError(f"unknown --ocr value {self.ocr!r}", stage="options",
+                              hint=f"use one of {', '.join(OCR_MODES)}")
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")

@@ -35,10 +35,12 @@ def build_provenance(
     transcriber: Any | None,
     reasoner: Any | None,
     reasoning: dict[str, Any],
+    reader: Any | None = None,
 ) -> dict[str, Any]:
     """The block for one input. ``captioner``/``transcriber`` are the backends that ran on it
     (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
-    records the model it would use), ``reasoning`` the result's reasoning facts."""
+    records the model it would use), ``reasoning`` the result's reasoning facts, ``reader`` the
+screen reader that read its frames (None: no text was read)."""
     planned = bool(reasoning)
     prompts = prompt_files(options, captions=captioner is not None, summary=planned,
                            windows=int(reasoning.get("windows") or 1))
@@ -57,6 +59,7 @@ def build_provenance(
             "transcriber": (model_record(transcriber, backend_name(transcriber))
                             if transcriber else None),
             "reasoner": llm,
+            **({"reader": model_record(reader, backend_name(reader))} if reader else {}),
         },
         "prompts": {name: prompt_record(name, options.prompts_dir) for name in prompts},
         "prompts_dir": str(options.prompts_dir) if options.prompts_dir else None,

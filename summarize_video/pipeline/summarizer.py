@@ -24,6 +24,8 @@ from ..limits import Limits
 from ..media.jobs import probe_file
 from ..media.probe import MediaInfo
 from ..media.safe_open import file_state
+from ..ocr.base import ScreenReader
+from ..ocr.registry import create_reader
 from ..options import Options
 from ..reasoning import synthesis
 from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS, Reasoner, Usage
@@ -32,7 +34,7 @@ from ..reasoning.request_shape import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_
 from ..reasoning.synthesis import Synthesis
 from ..reasoning.tokens import count_messages, default_context_tokens, is_exact
 from ..redaction import redact_url
-from ..timeline import Caption, TimelineEntry, merge, render
+from ..timeline import Caption, ScreenText, TimelineEntry, merge, render
 from ..transcription.base import Segment, Transcriber, Transcript
 from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
@@ -41,6 +43,7 @@ from .fingerprint import Backends, caption_key, result_settings, transcript_key
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
+from .screen import screen_step
 from .stages import (
     Staged,
     captions_from_json,
@@ -78,6 +81,7 @@ class Summarizer:
         reasoner: Reasoner | None = None,
         progress: ProgressCallback | None = None,
         cache: Cache | None = None,
+        reader: ScreenReader | None = None,
     ) -> None:
         self.options = options or Options()
         self.progress = progress or _no_progress
@@ -101,6 +105,7 @@ class Summarizer:
             self.reasoner = reasoner or build_reasoner(o)
         self._captioner = captioner
         self._transcriber = transcriber
+        self._reader = reader
 
     @property
     def captioner(self) -> Captioner:
@@ -113,6 +118,13 @@ class Summarizer:
         if self._transcriber is None:
             self._transcriber = create_transcriber(self._names.transcriber, self.options)
         return self._transcriber
+
+    @property
+    def reader(self) -> ScreenReader | None:
+        """The screen reader, or None when no text is read (``--ocr``)."""
+        if self._reader is None and self._names.reader is not None:
+            self._reader = create_reader(self.options.ocr, self.options)
+        return self._reader
 
     def backends(self) -> Backends:
         """The backends' names and, once built, their models and the reasoner's."""
@@ -161,13 +173,14 @@ class Summarizer:
                      else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
-        captions, transcript = self._model_stages(path, info, file_hash)
+        captions, transcript, screen = self._model_stages(path, info, file_hash)
         if file_state(path) != before:
             raise InputError("the file changed while it was being read (still being written "
                              "or copied?)", path=source or str(path), stage="read",
                              hint="retry once the recording or copy has finished")
         timings.update(captions.timings)
         timings.update(transcript.timings)
+        timings.update(screen.timings)
         shown = [c if o.thumbnails else replace(c, thumbnail=None) for c in captions.value]
         segments = transcript.value.segments
         duration = info.duration_s
@@ -175,7 +188,7 @@ class Summarizer:
             ends = [c.until or c.t for c in shown] + [s.end for s in segments]
             duration = max(ends) if ends else None
         notes = media_notes(info, transcript.value)
-        entries = merge(shown, segments)
+        entries = merge(shown, segments, screen.value)
         reasoned = self._reason(Path(path).name, entries, duration, notes, segments)
         if reasoned.seconds is not None:
             timings["reason"] = reasoned.seconds
@@ -185,22 +198,31 @@ class Summarizer:
             notes.append(f"The reasoning step failed: {reasoned.failure.message}")
             self._explain(reasoned.failure, source or str(path))
         timings["total"] = time.perf_counter() - started
-        return self._result(
+        result = self._result(
             path, source, file_hash, info, duration, shown, transcript.value, notes,
             render(entries), reasoned, timings, captions.counts,
             {name: staged.cache for name, staged in (("captions", captions),
-                                                     ("transcript", transcript))
+                                                     ("transcript", transcript),
+                                                     ("screen_text", screen))
              if staged.cache is not None})
+        return replace(result, screen_text=tuple(screen.value))
 
     def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str
-                      ) -> tuple[Staged[list[Caption]], Staged[Transcript]]:
-        """Captions and transcript, side by side (the transcript first when captions are
-        conditioned on speech)."""
+                      ) -> tuple[Staged[list[Caption]], Staged[Transcript],
+                                 Staged[list[ScreenText]]]:
+        """Captions, transcript and text on screen, side by side (the transcript first when
+        captions are conditioned on speech)."""
         captions: Staged[list[Caption]] = Staged([])
         transcript: Staged[Transcript] = Staged(Transcript.empty())
+        screen: Staged[list[ScreenText]] = Staged([])
         o = self.options
         speech_first = o.caption_context == "speech" and info.has_audio and info.has_video
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
+        reader = self.reader if info.has_video else None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+            reading = None
+            if reader is not None:
+                reading = pool.submit(screen_step, path, info, o, reader, self.cache,
+                                      file_hash, self.progress)
             pending = None
             if info.has_audio:
                 pending = pool.submit(self._transcript, path, file_hash)
@@ -211,7 +233,9 @@ class Summarizer:
                                           transcript.value if speech_first else None)
             if pending is not None:
                 transcript = pending.result()
-        return captions, transcript
+            if reading is not None:
+                screen = reading.result()
+        return captions, transcript, screen
 
     def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
                 notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
@@ -311,7 +335,7 @@ class Summarizer:
                 o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
                 transcriber=self._transcriber if info.has_audio else None,
-                reasoner=self.reasoner),
+                reasoner=self.reasoner, reader=self._reader if info.has_video else None),
             failure=reasoned.failure,
         )
 
