@@ -1,9 +1,10 @@
 """Words run together by a reader ("Sometimesyouthinkthat") split back apart.
 
-Some recognizers drop the spaces between English words. A long run of Latin letters is split
-where a unigram word-frequency model (``wordninja``, English Wikipedia frequencies) finds the
-likeliest words, and kept whole when it finds no better reading (a name, a code, a URL).
-Without ``wordninja`` installed the text is left as it was.
+Some recognizers drop the spaces between English words. A run of Latin letters that is no word
+itself is split where a unigram word-frequency model (``wordninja``, English Wikipedia
+frequencies) finds the likeliest words, and only when every piece is a known word of two letters
+or more ("a" and "I" aside): a name or code it does not know ("NCOUVERBC") stays whole. Without
+``wordninja`` installed the text is left as it was.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-# Runs of letters (with inner apostrophes) at least this long are candidates for splitting;
-# English words this long are rare, and a run of shorter words is what a dropped space makes.
-MIN_RUN = 12
-# A split is accepted only when its pieces average at least this many letters: a split into
-# crumbs ("x y z q") means the model knows none of it.
-MIN_AVERAGE = 2.5
+# Runs of letters (with inner apostrophes) shorter than this are left alone.
+MIN_RUN = 6
+# One-letter words a split may contain.
+SHORT_WORDS = frozenset({"a", "i"})
 _RUN = re.compile(r"[A-Za-z][A-Za-z']*[A-Za-z]")
 # A comma, semicolon, "!" or "?" glued to the next word ("then,instead").
 _AFTER_PUNCTUATION = re.compile(r"([,;!?])(?=[A-Za-z])")
@@ -42,10 +41,13 @@ def split_words(text: str) -> str:
 
 
 def _split_run(run: str, model: Any) -> str:
-    if len(run) < MIN_RUN:
+    known = model.DEFAULT_LANGUAGE_MODEL._wordcost
+    if len(run) < MIN_RUN or run.lower() in known:
         return run
     pieces = _rejoin_apostrophes(run, model.split(run))
-    if len(pieces) < 2 or sum(map(len, pieces)) / len(pieces) < MIN_AVERAGE:
+    if len(pieces) < 2 or not all(
+            p.lower() in known and (len(p) > 1 or p.lower() in SHORT_WORDS)
+            for p in pieces if "'" not in p):
         return run
     return _restore_case(run, pieces)
 

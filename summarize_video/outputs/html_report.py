@@ -18,7 +18,7 @@ from typing import Any
 
 from ..pipeline.cost import format_cost_line
 from ..pipeline.results import Result
-from ..timeline import Caption, format_timestamp
+from ..timeline import Caption, ScreenText, format_timestamp
 from ..transcription.base import Segment
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -61,6 +61,7 @@ a:hover { text-decoration: underline; }
 .see img { width: 160px; max-width: 40%; height: auto; border-radius: 4px;
   border: 1px solid var(--line); flex: none; background: var(--soft); }
 .see p, .say p { margin: 0 0 4px; overflow-wrap: anywhere; }
+.see p.read { color: var(--muted); font-size: 14px; }
 table.cost { border-collapse: collapse; margin-top: 8px; width: 100%; }
 table.cost th, table.cost td { text-align: left; padding: 4px 12px 4px 0;
   border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -143,7 +144,7 @@ def render_html(result: Result) -> str:
         *_marks("key-moments", "Key moments", [(m.t, m.text) for m in result.key_moments], rows),
         "</div>",
         *_topics(result.topics),
-        *_timeline(rows),
+        *_timeline(rows, result.screen_text),
         *_cost(result.cost),
         "</main>",
         f"<footer>{_footer(result)}</footer>",
@@ -199,12 +200,22 @@ def _topics(topics: Sequence[str]) -> list[str]:
             *(f"<li>{e(t)}</li>" for t in topics), "</ul>", "</section>"]
 
 
-def _timeline(rows: Sequence[Row]) -> list[str]:
+def _reads(rows: Sequence[Row], screen: Sequence[ScreenText]) -> list[list[str]]:
+    """Per row, the text read on screen that first appeared in its time (before the second row:
+    the first)."""
+    out: list[list[str]] = [[] for _ in rows]
+    times = [r.t for r in rows]
+    for r in sorted(screen, key=lambda r: r.t):
+        out[max(0, bisect.bisect_right(times, r.t) - 1)].append(r.text)
+    return out
+
+
+def _timeline(rows: Sequence[Row], screen: Sequence[ScreenText] = ()) -> list[str]:
     out = ['<section class="timeline" id="timeline">', "<h2>Timeline</h2>"]
     if not rows:
         return [*out, '<p class="empty">Nothing was seen or heard.</p>', "</section>"]
     out.append('<div class="head"><div>Seen</div><div>Heard</div></div>')
-    for row in rows:
+    for row, reads in zip(rows, _reads(rows, screen), strict=True):
         see = [f'<a class="stamp" href="#{row.anchor}">{e(format_timestamp(row.t))}</a>']
         if row.caption is not None:
             thumb = row.caption.thumbnail
@@ -212,6 +223,10 @@ def _timeline(rows: Sequence[Row]) -> list[str]:
                 see.append(f'<img src="data:image/jpeg;base64,{thumb}" '
                            f'alt="{e(row.caption.text)}">')
             see.append(f"<p>{e(row.caption.text)}</p>")
+        if reads:  # text on screen, beside the caption
+            text = see.pop() if row.caption is not None else ""
+            read = "".join(f'<p class="read">On screen: {e(t)}</p>' for t in reads)
+            see.append(f"<div>{text}{read}</div>")
         say = [f'<p><span class="stamp">{e(format_timestamp(s.start))}</span>{e(s.text)}</p>'
                for s in row.speech]
         out.append(f'<div class="row" id="{row.anchor}"><div class="see">{"".join(see)}</div>'

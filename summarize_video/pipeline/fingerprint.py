@@ -215,10 +215,12 @@ def result_settings(o: Options, backends: Backends | None = None) -> dict[str, A
 
 
 def prompt_files(o: Options, *, captions: bool = True, summary: bool | None = None,
-                 windows: int | None = None) -> list[str]:
+                 windows: int | None = None, screen: bool | None = None) -> list[str]:
     """The prompt files that shape a result: the caption prompts when frames are captioned,
     the reasoning prompts when there is a summary (``summary``; default: unless ``no_llm``),
-    the partial-summary prompt only when ``windows`` > 1 (None: it may be, so it counts)."""
+    the partial-summary prompt only when ``windows`` > 1 (None: it may be, so it counts), the
+    screen-text prompt when text is read (``screen``; default: with ``--ocr on``, so that the
+    ledgers of runs at the default ``auto`` keep their earlier fingerprints)."""
     names = []
     if captions:
         names.append(prompting.CAPTION)
@@ -228,6 +230,8 @@ def prompt_files(o: Options, *, captions: bool = True, summary: bool | None = No
         names += [prompting.SYSTEM, prompting.SUMMARY]
         if windows is None or windows > 1:
             names.append(PARTIAL)
+        if screen if screen is not None else o.ocr == "on":
+            names.append(prompting.SCREEN)
     return names
 
 

@@ -43,7 +43,7 @@ def build_provenance(
 screen reader that read its frames (None: no text was read)."""
     planned = bool(reasoning)
     prompts = prompt_files(options, captions=captioner is not None, summary=planned,
-                           windows=int(reasoning.get("windows") or 1))
+                           windows=int(reasoning.get("windows") or 1), screen=reader is not None)
     llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
     if llm is None and planned:
         llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,
