@@ -36,14 +36,16 @@ def build_provenance(
     reasoner: Any | None,
     reasoning: dict[str, Any],
     reader: Any | None = None,
+    screen: bool = False,
 ) -> dict[str, Any]:
     """The block for one input. ``captioner``/``transcriber`` are the backends that ran on it
     (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
     records the model it would use), ``reasoning`` the result's reasoning facts, ``reader`` the
-screen reader that read its frames (None: no text was read)."""
+screen reader that read its frames (None: none ran), ``screen`` whether it read any text (the
+screen-text prompt is then in use)."""
     planned = bool(reasoning)
     prompts = prompt_files(options, captions=captioner is not None, summary=planned,
-                           windows=int(reasoning.get("windows") or 1), screen=reader is not None)
+                           windows=int(reasoning.get("windows") or 1), screen=screen)
     llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
     if llm is None and planned:
         llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,

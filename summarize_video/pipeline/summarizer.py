@@ -198,14 +198,13 @@ class Summarizer:
             notes.append(f"The reasoning step failed: {reasoned.failure.message}")
             self._explain(reasoned.failure, source or str(path))
         timings["total"] = time.perf_counter() - started
-        result = self._result(
+        return self._result(
             path, source, file_hash, info, duration, shown, transcript.value, notes,
             render(entries), reasoned, timings, captions.counts,
             {name: staged.cache for name, staged in (("captions", captions),
                                                      ("transcript", transcript),
                                                      ("screen_text", screen))
-             if staged.cache is not None})
-        return replace(result, screen_text=tuple(screen.value))
+             if staged.cache is not None}, screen.value)
 
     def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str
                       ) -> tuple[Staged[list[Caption]], Staged[Transcript],
@@ -293,8 +292,8 @@ class Summarizer:
     def _result(self, path: str | Path, source: str | None, file_hash: str, info: MediaInfo,
                 duration: float | None, captions: list[Caption], transcript: Transcript,
                 notes: list[str], timeline: str, reasoned: Reasoned,
-                timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str]
-                ) -> Result:
+                timings: dict[str, float], counts: dict[str, int], cache_use: dict[str, str],
+                screen: list[ScreenText]) -> Result:
         o, made, segments = self.options, reasoned.made, transcript.segments
         usage = made.usage if made else Usage(prompt_tokens=0, completion_tokens=0)
         return Result(
@@ -306,6 +305,7 @@ class Summarizer:
             settings=self.settings(),
             captions=tuple(captions),
             transcript=segments,
+            screen_text=tuple(screen),
             language=transcript.language if segments else None,
             speech={
                 "language_detected": bool(segments) and transcript.language_detected,
@@ -335,7 +335,8 @@ class Summarizer:
                 o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
                 transcriber=self._transcriber if info.has_audio else None,
-                reasoner=self.reasoner, reader=self._reader if info.has_video else None),
+                reasoner=self.reasoner, reader=self._reader if info.has_video else None,
+                screen=bool(screen)),
             failure=reasoned.failure,
         )
 
