@@ -35,8 +35,8 @@ TALKS = ["speech_video/talk_ted_clip_hardsubs_videolingo_demo.mp4",
          "speech_video/presentation_lipsync_ablation_videoretalking.mp4",
          "speech_video/audiobook_static_image_videogrep_manifesto.mp4",
          "speech_video/drama_black_screen_5fps_whisperx_sample01.mp4"]
-FRAME_SOURCES = TALKS + ["noaudio_video/noaudio_video_llama_birthday.mp4",
-                         "noaudio_video/noaudio_scenecuts_pyscenedetect_testvideo.mp4"]
+FRAME_SOURCES = [*TALKS, "noaudio_video/noaudio_video_llama_birthday.mp4",
+                 "noaudio_video/noaudio_scenecuts_pyscenedetect_testvideo.mp4"]
 KNOWN = ["Sometimes you think that you're handing out a worksheet",
          "But then, instead of getting back hexagon and octagon",
          "to my fifth grade students"]

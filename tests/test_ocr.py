@@ -70,7 +70,7 @@ def test_low_confidence_tiny_and_empty_blocks_are_dropped() -> None:
     assert keep(block("Review"))
     assert not keep(block("BIRT", MIN_SCORE - 0.01))
     assert not keep(TextBlock("small print", 0.99, (0.1, 0.5, 0.3, 0.51)))
-    assert not keep(block("…·-"))
+    assert not keep(block("…·-")) and not keep(block("K")) and keep(block("OK"))
 
 
 # -- words run together -----------------------------------------------------------------------

@@ -49,7 +49,8 @@ class ReaderBackend(ScreenReader, Protocol):
 
 def keep(block: TextBlock, min_score: float = MIN_SCORE, min_height: float = MIN_HEIGHT
          ) -> bool:
-    """Whether a block is worth a line: confident, tall enough, with a letter or digit."""
+    """Whether a block is worth a line: confident, tall enough, with two letters or digits (a
+    lone character is a fragment: a watermark's corner, a logo)."""
     height = block.box[3] - block.box[1]
     return (block.score >= min_score and height >= min_height
-            and any(ch.isalnum() for ch in block.text))
+            and sum(ch.isalnum() for ch in block.text) >= 2)
