@@ -65,8 +65,13 @@ def per_frame(interval: float) -> None:
     reader = create_reader("on")
     assert reader is not None
     reader.load()  # type: ignore[attr-defined]
+    import numpy as np
+
+    from summarize_video.ocr.rapid import FLAT
+
     with_text: list[float] = []
     without: list[float] = []
+    flat: list[float] = []
     for rel in FRAME_SOURCES:
         path = MEDIA / rel
         if not path.is_file():
@@ -74,10 +79,15 @@ def per_frame(interval: float) -> None:
         for frame in frames_of(path, interval):
             t0 = time.perf_counter()
             blocks = reader.read([frame])[0]
-            (with_text if blocks else without).append(time.perf_counter() - t0)
-    for name, times in (("with text", with_text), ("without text", without)):
+            took = time.perf_counter() - t0
+            if np.asarray(frame.image.convert("RGB"))[::4, ::4].std() < FLAT:
+                flat.append(took)
+            else:
+                (with_text if blocks else without).append(took)
+    for name, times in (("with text", with_text), ("without text", without),
+                        ("flat (skipped)", flat)):
         if times:
-            print(f"  {name:13s} {len(times):3d} frames  median {statistics.median(times):.3f} "
+            print(f"  {name:14s} {len(times):3d} frames  median {statistics.median(times):.3f} "
                   f"s/frame  mean {statistics.mean(times):.3f}")
     if with_text and without:
         print(f"  ratio with/without (medians): "
@@ -129,7 +139,7 @@ def tokens(interval: float) -> None:
         row = []
         for mode in ("off", "on"):
             o = Options(ocr=mode, dry_run=True, no_cache=True, interval=interval,
-                        llm_model="gpt-4o-mini")
+                        llm_model="gpt-4o-mini", prompts_dir=ROOT / "prompts")
             run = Summarizer(o, captioner=Fixed(), transcriber=whisper)
             result = run.summarize(path)
             n = sum(r["tokens"] for r in result.requests)
@@ -144,13 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--skip-tokens", action="store_true")
+    p.add_argument("--skip-frames", action="store_true")
     args = p.parse_args(argv)
     if not MEDIA.is_dir():
         print(f"no shared media at {MEDIA}")
         return 1
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print("reader s/frame:")
-    per_frame(args.interval)
+    if not args.skip_frames:
+        print("reader s/frame:")
+        per_frame(args.interval)
     print("split accuracy (spaces removed from the known lines):")
     split_accuracy()
     if not args.skip_tokens:
