@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelLoadError
 from ..model_refs import first_line
-from .base import TextBlock, keep
+from .base import MIN_SCORE, TextBlock, keep
 from .words import split_words
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # The model files inside the rapidocr package, by stage.
 MODEL_FILES = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
                "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
+# What the result's provenance and the screen-text cache key name.
+MODEL_ID = "rapidocr/PP-OCRv6-small"
 # Detection input: the longer side is brought down to this many pixels (never up): video
 # frames are already small, and detection time grows with the area.
 DETECT_SIDE = 960
@@ -40,12 +42,11 @@ class RapidOcrReader:
 
     name = "rapidocr"
 
-    def __init__(self, min_score: float | None = None, threads: int | None = None) -> None:
-        from .base import MIN_SCORE
-
-        self.min_score = MIN_SCORE if min_score is None else min_score
+    def __init__(self, min_score: float = MIN_SCORE, threads: int | None = None) -> None:
+        # Blocks read with less confidence are dropped; onnxruntime threads (None: its own).
+        self.min_score = min_score
         self.threads = threads
-        self.model_id = f"rapidocr/{MODEL_FILES['Det'].removesuffix('_det_small.onnx')}-small"
+        self.model_id = MODEL_ID
         self._engine: Any = None
         self._lock = threading.Lock()
 
