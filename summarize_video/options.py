@@ -42,6 +42,8 @@ SAMPLING_MODES = ("interval", "scene")
 TRANSCRIPT_ASR = "asr"
 TRANSCRIPT_SUBTITLES = "subtitles"
 TRANSCRIPT_SOURCES = (AUTO, TRANSCRIPT_ASR, TRANSCRIPT_SUBTITLES)
+# Reading text on screen: auto (when an OCR backend is installed), on (required), off.
+OCR_MODES = ("auto", "on", "off")
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
 CAPTION_CONTEXT_MODES = ("none", "speech")
 # Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
@@ -114,6 +116,9 @@ class Options:
     caption_max_new_tokens: int = DEFAULT_CAPTION_MAX_NEW_TOKENS
     # "speech": chat VLMs also read the transcript around each frame; "none": the frame only.
     caption_context: str = "none"
+    # Read on-screen text (slides, chyrons, hard subtitles) on the sampled frames into "read:"
+    # lines: "auto" when an OCR backend is installed, "on" (an error without one), "off".
+    ocr: str = "auto"
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
     frame_max_side: int = 768
     # How frames are chosen: "interval" (one every `interval` s) or "scene" (one per shot).
@@ -232,6 +237,9 @@ class Options:
         if self.vad not in VAD_MODES:
             raise ConfigError(f"unknown VAD {self.vad!r}", stage="options",
                               hint=f"use one of {', '.join(VAD_MODES)}")
+        if self.ocr not in OCR_MODES:
+            raise ConfigError(f"unknown --ocr value {self.ocr!r}", stage="options",
+                              hint=f"use one of {', '.join(OCR_MODES)}")
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")

@@ -20,6 +20,8 @@ SUMMARY = "summary.md"
 CAPTION = "caption.txt"
 # Caption prompt for a frame with speech nearby; one variable, $speech.
 CAPTION_CONTEXT = "caption_context.txt"
+# Appended to the system prompt when the timeline has "read" lines (text read on screen).
+SCREEN = "screen.md"
 
 
 def load_prompt(name: str, prompts_dir: Path | str | None = None) -> str:

@@ -1,8 +1,9 @@
 """Merge captions and transcript into one compact, time-ordered text for the reasoning LLM.
 
 Each line is a stamp, a tag and the text: ``01:05 see: a man at a whiteboard`` for what a frame
-shows, ``01:07 say: so the next step is...`` for speech. Stamps are ``mm:ss``, ``h:mm:ss`` past
-an hour.
+shows, ``01:06-01:30 read: Name the following shapes`` for text on screen (one line per text
+block for as long as it stays), ``01:07 say: so the next step is...`` for speech. Stamps are
+``mm:ss``, ``h:mm:ss`` past an hour.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 SEE = "see"
 SAY = "say"
+READ = "read"
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,20 @@ class Caption:
 
 
 @dataclass(frozen=True)
+class ScreenText:
+    # When the text was first read on a sampled frame, in seconds.
+    t: float
+    # End of the span it stayed on screen (the last frame it was read on, and the time that
+    # frame stands for).
+    until: float
+    # The text as read, words separated by single spaces.
+    text: str
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     t: float
-    kind: str  # SEE or SAY
+    kind: str  # SEE, READ or SAY
     text: str
     # End of a range of identical captions merged into this entry; None for a single one.
     end: float | None = None
@@ -58,11 +71,13 @@ def format_timestamp(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def merge(captions: Iterable[Caption], segments: Iterable[object]) -> list[TimelineEntry]:
-    """Captions and transcript segments (anything with ``start`` and ``text``) in time order.
+def merge(captions: Iterable[Caption], segments: Iterable[object],
+          screen: Iterable[ScreenText] = ()) -> list[TimelineEntry]:
+    """Captions, transcript segments (anything with ``start`` and ``text``) and text read on
+    screen, in time order.
 
-    At equal times the picture comes before the words. Empty texts are left out, and
-    consecutive identical captions become one entry with a time range.
+    At equal times the picture comes before the text on it, and both before the words. Empty
+    texts are left out, and consecutive identical captions become one entry with a time range.
     """
     entries = [
         TimelineEntry(c.t, SEE, _one_line(c.text), c.until if ranged else None)
@@ -72,7 +87,8 @@ def merge(captions: Iterable[Caption], segments: Iterable[object]) -> list[Timel
         TimelineEntry(float(s.start), SAY, _one_line(s.text))  # type: ignore[attr-defined]
         for s in segments
     ]
-    order = {SEE: 0, SAY: 1}
+    entries += [TimelineEntry(r.t, READ, _one_line(r.text), r.until) for r in screen]
+    order = {SEE: 0, READ: 1, SAY: 2}
     return sorted((e for e in entries if e.text), key=lambda e: (e.t, order[e.kind]))
 
 
@@ -87,8 +103,9 @@ def _stamp(e: TimelineEntry) -> str:
     return format_timestamp(e.t)
 
 
-def build_timeline(captions: Iterable[Caption], segments: Iterable[object]) -> str:
-    return render(merge(captions, segments))
+def build_timeline(captions: Iterable[Caption], segments: Iterable[object],
+                   screen: Iterable[ScreenText] = ()) -> str:
+    return render(merge(captions, segments, screen))
 
 
 def _one_line(text: str) -> str:

@@ -55,6 +55,8 @@ def model_options(tiny: dict[str, Path], caption: str = "smolvlm") -> dict[str, 
         "whisper_model": str(tiny["whisper"]),
         "temperature_increment": 0.0,
         "device": "cpu",
+        # Screen reading has its own tests (test_ocr*.py).
+        "ocr": "off",
     }
 
 
@@ -63,6 +65,7 @@ def cli_args(tiny: dict[str, Path], out: Path, caption: str = "smolvlm") -> list
         "--caption-model", str(tiny[caption]), "--whisper-model", str(tiny["whisper"]),
         "--temperature-increment", "0", "--device", "cpu", "--output-dir", str(out),
         "--dedup-threshold", "0", "--compression-ratio-threshold", "0", "--vad", "energy",
+        "--ocr", "off",
     ]
 
 

@@ -24,6 +24,7 @@ SHAPING = {
     "caption": (*fp.CAPTION_FIELDS, *fp.INTERVAL_FIELDS),
     "scene": fp.SCENE_FIELDS,
     "transcript": fp.TRANSCRIPT_FIELDS,
+    "screen": fp.SCREEN_FIELDS,
     "summary": fp.SUMMARY_FIELDS,
     "run": fp.RUN_FIELDS,
 }
@@ -31,7 +32,7 @@ SHAPING = {
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
     "trust_remote_code": True, "caption_batch_size": 2, "threads": 1, "caption_max_new_tokens": 30,
-    "caption_context": "speech", "frame_max_side": 512, "sampling": "scene",
+    "caption_context": "speech", "ocr": "off", "frame_max_side": 512, "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
@@ -88,7 +89,7 @@ def test_a_shaping_option_changes_its_stage_and_only_its_stage(name: str) -> Non
     stage = next(s for s, table in SHAPING.items() if name in table)
     changed = {k for k in ("caption", "transcript") if after[k] != before[k]}
     expected = {"caption": {"caption"}, "scene": {"caption"}, "transcript": {"transcript"},
-                "summary": set(), "run": set()}[stage]
+                "screen": set(), "summary": set(), "run": set()}[stage]
     if name == "caption_model":
         expected = {"caption"}  # through the captioner's resolved model id
     assert changed == expected

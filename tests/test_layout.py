@@ -2,7 +2,7 @@
 takes another's private names, short functions, and the decoding child loads only media/.
 
 The floors, top to bottom (see the README's "Layout"): cli -> batch -> outputs, catalog ->
-pipeline -> transcription, captioning -> media, reasoning, inputs -> options -> the ground.
+pipeline -> transcription, captioning, ocr -> media, reasoning, inputs -> options -> the ground.
 A module may import its own folder and any lower floor; ``testing/`` imports the package and
 nothing imports it. Imports under ``if TYPE_CHECKING:`` are ignored; lazy imports inside
 functions count.
@@ -29,6 +29,7 @@ FLOORS = {
     "pipeline": 5,
     "transcription": 4,
     "captioning": 4,
+    "ocr": 4,
     "media": 3,
     "reasoning": 3,
     "inputs": 3,

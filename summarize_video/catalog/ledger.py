@@ -3,9 +3,9 @@
 One row per input file (its absolute path): the SHA-256 of its bytes, a fingerprint of the
 settings and prompts that shape its result, the output files, when it finished, and whether it
 is ``done`` or ``failed`` (with the one-line error). A rerun skips a file whose content and
-fingerprint are already done. The captions, transcript segments, summary, key moments and
-chapters of each finished file are kept one per row in ``passages``, indexed by an SQLite FTS5
-table (``passages_fts``) for ``summarize-video search``.
+fingerprint are already done. The captions, transcript segments, text read on screen, summary,
+key moments and chapters of each finished file are kept one per row in ``passages``, indexed by
+an SQLite FTS5 table (``passages_fts``) for ``summarize-video search``.
 
 The database lives beside the cache (``ledger.sqlite3``) unless ``$SUMMARIZE_VIDEO_LEDGER`` or
 ``--ledger`` names another file. Like the cache it runs in WAL mode and each file is recorded
@@ -147,6 +147,7 @@ def passages(result: Result) -> list[tuple[float | None, str, str]]:
     rows += [(c.start, "chapter", c.title) for c in result.chapters]
     rows += [(c.t, "caption", c.text) for c, _ in merge_repeats(result.captions)]
     rows += [(s.start, "transcript", s.text) for s in result.transcript]
+    rows += [(r.t, "screen", r.text) for r in result.screen_text]
     return [(t, kind, " ".join(text.split())) for t, kind, text in rows if text.strip()]
 
 

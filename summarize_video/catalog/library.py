@@ -37,7 +37,7 @@ TOLERANCE_S = 2.0
 # Tokens asked for the answer (an answer of a few sentences and its citations), at most half
 # a small context.
 LIBRARY_ANSWER_TOKENS = 1024
-_LABELS = {"transcript": "say", "screen_text": "read"}
+_LABELS = {"transcript": "say", "screen": "read"}
 _CITE_MARK = re.compile(r"\s*\[(\d+)\]")
 
 __all__ = ["Citation", "LibraryAnswer", "Passage", "ask_library", "retrieve"]

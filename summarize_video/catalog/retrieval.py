@@ -39,7 +39,7 @@ class Passage:
     path: str
     # Seconds into it; None for its summary.
     t: float | None
-    # "summary", "moment", "chapter", "caption", "transcript" or "screen_text".
+    # "summary", "moment", "chapter", "caption", "transcript" or "screen".
     kind: str
     text: str
     # bm25 (lower is better); minus the number of matching words without FTS5.

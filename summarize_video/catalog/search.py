@@ -1,4 +1,5 @@
-"""Full-text search over the ledger: summaries, key moments, chapters, captions, transcripts.
+"""Full-text search over the ledger: summaries, key moments, chapters, captions, transcripts,
+text read on screen.
 
 ``search("whiteboard")`` returns the best hits first, each with its file, its time in the
 video (None for a summary) and a snippet. A query is what people type, never an FTS5 syntax
@@ -49,7 +50,8 @@ class Hit:
     path: str
     # Seconds into the video; None for the summary, which concerns the whole file.
     t: float | None
-    # "summary", "moment", "chapter", "caption" or "transcript".
+    # "summary", "moment", "chapter", "caption", "transcript" or "screen" (text read on
+    # screen).
     kind: str
     # The matching text, shortened around the match.
     snippet: str

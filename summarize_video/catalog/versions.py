@@ -85,7 +85,7 @@ def timeline_entries(result: Result) -> list[tuple[float | None, float | None, s
     rows += [(c.t, c.until, CAPTION, c.text) for c in result.captions]
     rows += [(s.start, s.end, SPEECH, s.text) for s in result.transcript]
     rows += [(float(s.t), _maybe(s.until), SCREEN_TEXT, s.text)
-             for s in getattr(result, "screen_text", ()) or ()]
+             for s in result.screen_text]
     ends = [c.start for c in result.chapters[1:]] + [result.video.duration_s][:len(result.chapters)]
     rows += [(c.start, end, CHAPTER, c.title) for c, end in zip(result.chapters, ends, strict=True)]
     rows += [(m.t, None, KEY_MOMENT, m.text) for m in result.key_moments]

@@ -20,6 +20,7 @@ from ..options import (
     DEFAULT_WHISPER_MODEL_CPU,
     DEFAULT_WHISPER_MODEL_CUDA,
     FORMATS,
+    OCR_MODES,
     SAMPLING_MODES,
     TRANSCRIPT_SOURCES,
     VAD_MODES,
@@ -170,6 +171,9 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--caption-context", type=click.Choice(CAPTION_CONTEXT_MODES),
                  default=D.caption_context, show_default=True,
                  help="speech: chat VLMs also see what is said around each frame."),
+    click.option("--ocr", type=click.Choice(OCR_MODES), default=D.ocr, show_default=True,
+                 help="Read on-screen text (slides, subtitles) into the timeline; auto: when "
+                 "an OCR backend is installed."),
     click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                  show_default=f"env {CACHE_ENV} or the user cache folder",
                  help="Where captions and transcripts are cached."),

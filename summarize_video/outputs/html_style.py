@@ -61,6 +61,7 @@ a.play { font-size: 12px; margin-right: 8px; white-space: nowrap; }
 .see img { width: 160px; max-width: 40%; height: auto; border-radius: 4px;
   border: 1px solid var(--line); flex: none; background: var(--soft); }
 .see p, .say p { margin: 0 0 4px; overflow-wrap: anywhere; }
+.see p.read { color: var(--muted); font-size: 14px; }
 table.cost { border-collapse: collapse; margin-top: 8px; width: 100%; }
 table.cost th, table.cost td { text-align: left; padding: 4px 12px 4px 0;
   border-bottom: 1px solid var(--line); vertical-align: top; }

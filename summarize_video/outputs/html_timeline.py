@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..timeline import Caption, format_timestamp
+from ..timeline import Caption, ScreenText, format_timestamp
 from ..transcription.base import Segment
 
 # A timeline with more rows than this starts folded: every chapter a closed <details>.
@@ -141,7 +141,20 @@ def timeline_parts(rows: Sequence[Row], chapters: Sequence[tuple[float, str]],
     return [p for p in parts if p.rows or p.anchor.startswith("chapter-")]
 
 
-def render_timeline(rows: Sequence[Row], parts: Sequence[Part], href: str | None) -> list[str]:
+def screen_reads(rows: Sequence[Row], screen: Sequence[ScreenText]) -> dict[str, list[str]]:
+    """Per row (its anchor), the text read on screen that first appeared in its time (before
+    the second row: the first)."""
+    out: dict[str, list[str]] = {}
+    times = [r.t for r in rows]
+    for read in sorted(screen, key=lambda r: r.t):
+        if rows:
+            row = rows[max(0, bisect.bisect_right(times, read.t) - 1)]
+            out.setdefault(row.anchor, []).append(read.text)
+    return out
+
+
+def render_timeline(rows: Sequence[Row], parts: Sequence[Part], href: str | None,
+                    reads: dict[str, list[str]] | None = None) -> list[str]:
     out = ['<section class="timeline" id="timeline">', "<h2>Timeline</h2>"]
     if not rows:
         out.append('<p class="empty">Nothing was seen or heard.</p>')
@@ -157,17 +170,23 @@ def render_timeline(rows: Sequence[Row], parts: Sequence[Part], href: str | None
         out.append(f'<details id="{part.anchor}"{"" if fold else " open"}><summary>'
                    f'<span class="stamp">{e(stamp)}</span>{title}'
                    f'<span class="count">{count}</span></summary>')
-        out += [_row(row, href) for row in part.rows]
+        out += [_row(row, href, (reads or {}).get(row.anchor, [])) for row in part.rows]
         out.append("</details>")
     return [*out, "</section>"]
 
 
-def _row(row: Row, href: str | None) -> str:
+def _row(row: Row, href: str | None, reads: Sequence[str] = ()) -> str:
     see = [f'<a class="stamp" href="#{row.anchor}">{e(format_timestamp(row.t))}</a>',
            play_link(href, row.t)]
+    text = ""
     if row.caption is not None:
         see.append(thumbnail(row, row.caption.text))
-        see.append(f"<p>{e(row.caption.text)}</p>")
+        text = f"<p>{e(row.caption.text)}</p>"
+    if reads:  # text on screen, beside the caption
+        read = "".join(f'<p class="read">On screen: {e(t)}</p>' for t in reads)
+        see.append(f"<div>{text}{read}</div>")
+    elif text:
+        see.append(text)
     say = [f'<p><span class="stamp">{e(format_timestamp(s.start))}</span>{e(s.text)}</p>'
            for s in row.speech]
     return (f'<div class="row" id="{row.anchor}"><div class="see">{"".join(see)}</div>'

@@ -1,7 +1,8 @@
 """What shapes a result: the one place that says which options and prompt files change the
 captions, the transcript and the summary.
 
-The caption and transcript cache keys (``caption_key``, ``transcript_key``), the run ledger's
+The caption, transcript and screen-text cache keys (``caption_key``, ``transcript_key``,
+``screen_key``), the run ledger's
 settings fingerprint (``ledger_fingerprint``), the result's ``settings`` block
 (``result_settings``) and the prompts the provenance block lists (``prompt_files``) are all
 made here, from the tables below. Every ``Options`` field is in exactly one table; a test
@@ -25,6 +26,7 @@ from typing import Any
 from .. import prompting
 from ..captioning.registry import resolve_captioner
 from ..model_refs import model_id_of
+from ..ocr.registry import resolve_reader
 from ..options import Options
 from ..reasoning.synthesis import PARTIAL
 from ..redaction import redact_url
@@ -40,6 +42,9 @@ SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
 TRANSCRIPT_FIELDS = ("transcriber", "whisper_model", "compute_type", "language", "temperature",
                      "temperature_increment", "silence_gate", "vad", "no_speech_threshold",
                      "logprob_threshold", "compression_ratio_threshold", "transcript_source")
+# Options that change the text read on screen (and the frames it is read on: the caption
+# table's frame-choosing options).
+SCREEN_FIELDS = ("ocr",)
 # Options that change the summary (the reasoning step), and the switch that turns it off.
 SUMMARY_FIELDS = ("reasoner", "llm_model", "base_url", "focus", "context_tokens",
                   "llm_max_output_tokens", "no_llm")
@@ -71,7 +76,7 @@ NOT_SHAPING: dict[str, str] = {
 # Fields added to a stage after the first release, with the default under which they are left
 # out of keys and fingerprints (so caches and ledgers written before keep their hits).
 LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto",
-                            "transcript_source": "auto", "vad": "auto"}
+                            "transcript_source": "auto", "vad": "auto", "ocr": "auto"}
 
 # The result's ``settings`` block: the options named there, under the names shown.
 _SETTINGS_NAMES = {"sampling": "sampling", "interval": "interval_s",
@@ -97,12 +102,16 @@ class Backends:
     # The reasoner's model and backend, when there is one.
     llm_model: str | None = None
     llm_backend: str | None = None
+    # The screen reader's registry name; None: no text is read (--ocr off, or auto without
+    # a backend installed).
+    reader: str | None = None
 
     @classmethod
     def of(cls, o: Options) -> Backends:
         """What the options name, before any backend is built."""
         return cls(captioner=resolve_captioner(o.captioner, o.device),
-                   transcriber=resolve_transcriber(o.transcriber, o.device, o.whisper_model))
+                   transcriber=resolve_transcriber(o.transcriber, o.device, o.whisper_model),
+                   reader=resolve_reader(o.ocr, o.device))
 
 
 def backend_name(backend: Any) -> str:
@@ -177,6 +186,24 @@ def transcript_key(o: Options, transcriber: Any) -> dict[str, Any]:
     return params
 
 
+def screen_key(o: Options, reader: Any) -> dict[str, Any]:
+    """Everything that changes the text read on a file's frames: the reader as built and the
+    frame-choosing options."""
+    params: dict[str, Any] = {
+        "reader": backend_name(reader),
+        "model": reader.model_id,
+        "min_score": getattr(reader, "min_score", None),
+        "max_side": o.frame_max_side,
+        "sampling": o.sampling,
+        "dedup": o.dedup_threshold,
+    }
+    if o.sampling == "scene":
+        params.update(scene=[getattr(o, name) for name in SCENE_FIELDS])
+    else:
+        params.update(interval=o.interval)
+    return params
+
+
 # --- the result's settings, the ledger, provenance --------------------------------------------
 
 
@@ -197,10 +224,12 @@ def result_settings(o: Options, backends: Backends | None = None) -> dict[str, A
 
 
 def prompt_files(o: Options, *, captions: bool = True, summary: bool | None = None,
-                 windows: int | None = None) -> list[str]:
+                 windows: int | None = None, screen: bool | None = None) -> list[str]:
     """The prompt files that shape a result: the caption prompts when frames are captioned,
     the reasoning prompts when there is a summary (``summary``; default: unless ``no_llm``),
-    the partial-summary prompt only when ``windows`` > 1 (None: it may be, so it counts)."""
+    the partial-summary prompt only when ``windows`` > 1 (None: it may be, so it counts), the
+    screen-text prompt when text is read (``screen``; default: with ``--ocr on``, so that the
+    ledgers of runs at the default ``auto`` keep their earlier fingerprints)."""
     names = []
     if captions:
         names.append(prompting.CAPTION)
@@ -210,6 +239,8 @@ def prompt_files(o: Options, *, captions: bool = True, summary: bool | None = No
         names += [prompting.SYSTEM, prompting.SUMMARY]
         if windows is None or windows > 1:
             names.append(PARTIAL)
+        if screen if screen is not None else o.ocr == "on":
+            names.append(prompting.SCREEN)
     return names
 
 
@@ -217,7 +248,7 @@ def ledger_fingerprint(o: Options, backends: Backends | None = None) -> str:
     """A digest of everything that shapes a result: the settings block, every other
     result-shaping option of the stages that run, and the text of the prompts in use."""
     b = backends or Backends.of(o)
-    names = [*CAPTION_FIELDS, *TRANSCRIPT_FIELDS]
+    names = [*CAPTION_FIELDS, *TRANSCRIPT_FIELDS, *SCREEN_FIELDS]
     if o.sampling == "scene":
         names += SCENE_FIELDS
     if not o.no_llm:

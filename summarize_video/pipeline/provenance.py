@@ -37,14 +37,18 @@ def build_provenance(
     reasoner: Any | None,
     reasoning: dict[str, Any],
     threads: dict[str, int] | None = None,
+    reader: Any | None = None,
+    screen: bool = False,
 ) -> dict[str, Any]:
     """The block for one input. ``captioner``/``transcriber`` are the backends that ran on it
     (None when the file had no video/audio), ``reasoner`` the LLM (None without one; a dry run
     records the model it would use), ``reasoning`` the result's reasoning facts, ``threads``
-    the CPU threads each model stage was given (``ThreadSplit.record``)."""
+    the CPU threads each model stage was given (``ThreadSplit.record``), ``reader`` the screen
+    reader that read its frames (None: none ran), ``screen`` whether it read any text (the
+    screen-text prompt is then in use)."""
     planned = bool(reasoning)
     prompts = prompt_files(options, captions=captioner is not None, summary=planned,
-                           windows=int(reasoning.get("windows") or 1))
+                           windows=int(reasoning.get("windows") or 1), screen=screen)
     llm = model_record(reasoner, options.reasoner) if reasoner is not None else None
     if llm is None and planned:
         llm = {"backend": options.reasoner, "class": None, "model_id": options.llm_model,
@@ -60,6 +64,7 @@ def build_provenance(
             "transcriber": (model_record(transcriber, backend_name(transcriber))
                             if transcriber else None),
             "reasoner": llm,
+            **({"reader": model_record(reader, backend_name(reader))} if reader else {}),
         },
         "prompts": {name: prompt_record(name, options.prompts_dir) for name in prompts},
         "prompts_dir": str(options.prompts_dir) if options.prompts_dir else None,

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ReasonerError
 from ..reasoning.answers import Chapter, KeyMoment
 from ..reasoning.base import Usage
-from ..timeline import Caption
+from ..timeline import Caption, ScreenText
 from ..transcription.base import Segment
 
 
@@ -44,6 +44,9 @@ class Result:
     usage: Usage
     # Seconds per stage, plus "total".
     timings_s: dict[str, float]
+    # Text read on screen, one entry per text block with the span it stayed (empty when
+    # nothing was read or --ocr is off).
+    screen_text: tuple[ScreenText, ...] = ()
     # Cited moments and chapters that point at something seen or heard, and the main topics.
     key_moments: tuple[KeyMoment, ...] = ()
     chapters: tuple[Chapter, ...] = ()
@@ -96,6 +99,8 @@ class Result:
             "settings": dict(self.settings),
             "captions": [{"t": c.t, "until": c.until, "text": c.text} for c in self.captions],
             "transcript": [asdict(s) for s in self.transcript],
+            "screen_text": [{"t": r.t, "until": r.until, "text": r.text}
+                            for r in self.screen_text],
             "language": self.language,
             "speech": dict(self.speech),
             "summary": self.summary,

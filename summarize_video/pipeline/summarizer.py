@@ -27,6 +27,8 @@ from ..media.jobs import probe_file
 from ..media.probe import MediaInfo
 from ..media.safe_open import file_state
 from ..model_refs import model_id_of
+from ..ocr.base import ScreenReader
+from ..ocr.registry import create_reader
 from ..options import Options
 from ..reasoning import synthesis
 from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS, Reasoner, Usage
@@ -35,7 +37,7 @@ from ..reasoning.request_shape import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_
 from ..reasoning.synthesis import Synthesis
 from ..reasoning.tokens import count_messages, default_context_tokens, is_exact
 from ..redaction import redact_url
-from ..timeline import Caption, TimelineEntry, merge, render
+from ..timeline import Caption, ScreenText, TimelineEntry, merge, render
 from ..transcription.base import Segment, Transcriber, Transcript
 from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
@@ -52,6 +54,7 @@ from .model_check import check_models
 from .notes import media_notes
 from .provenance import build_provenance
 from .results import Result, VideoInfo
+from .screen import screen_step
 from .speech_source import Heard, from_asr
 from .speech_source import Plan as SpeechPlan
 from .speech_source import plan as plan_speech
@@ -93,6 +96,7 @@ class Summarizer:
         reasoner: Reasoner | None = None,
         progress: ProgressCallback | None = None,
         cache: Cache | None = None,
+        reader: ScreenReader | None = None,
     ) -> None:
         self.options = options or Options()
         self.progress = progress or _no_progress
@@ -119,6 +123,7 @@ class Summarizer:
         self._split: ThreadSplit | None = None
         self._making = threading.Lock()  # captions and transcript start in two threads
         self._checked = False
+        self._reader = reader
 
     @property
     def captioner(self) -> Captioner:
@@ -163,6 +168,13 @@ class Summarizer:
                      "side, captioning all of them once the transcript is done",
                      self._split.cores, self._split.caption, self._split.transcribe)
         return self._split
+
+    @property
+    def reader(self) -> ScreenReader | None:
+        """The screen reader, or None when no text is read (``--ocr``)."""
+        if self._reader is None and self._names.reader is not None:
+            self._reader = create_reader(self.options.ocr, self.options)
+        return self._reader
 
     def backends(self) -> Backends:
         """The backends' names and, once built, their models and the reasoner's."""
@@ -211,7 +223,8 @@ class Summarizer:
                      else hash_file(path))
         timings["probe"] = time.perf_counter() - t0
         self.progress("probe", 1, 1)
-        captions, heard = self._model_stages(path, info, file_hash, local=source is None)
+        captions, heard, screen = self._model_stages(path, info, file_hash,
+                                                     local=source is None)
         transcript = heard.transcript or Staged(Transcript.empty())
         if file_state(path) != before:
             raise InputError("the file changed while it was being read (still being written "
@@ -219,6 +232,7 @@ class Summarizer:
                              hint="retry once the recording or copy has finished")
         timings.update(captions.timings)
         timings.update(transcript.timings)
+        timings.update(screen.timings)
         shown = [c if o.thumbnails else replace(c, thumbnail=None) for c in captions.value]
         segments = transcript.value.segments
         duration = info.duration_s
@@ -226,7 +240,7 @@ class Summarizer:
             ends = [c.until or c.t for c in shown] + [s.end for s in segments]
             duration = max(ends) if ends else None
         notes = media_notes(info, transcript.value) + list(heard.notes)
-        entries = merge(shown, segments)
+        entries = merge(shown, segments, screen.value)
         reasoned = self._reason(Path(path).name, entries, duration, notes, segments)
         if reasoned.seconds is not None:
             timings["reason"] = reasoned.seconds
@@ -240,14 +254,16 @@ class Summarizer:
             path, source, file_hash, info, duration, shown, transcript.value, notes,
             render(entries), reasoned, timings, captions.counts, heard.source,
             {name: staged.cache for name, staged in (("captions", captions),
-                                                     ("transcript", transcript))
-             if staged.cache is not None})
+                                                     ("transcript", transcript),
+                                                     ("screen_text", screen))
+             if staged.cache is not None}, screen.value)
 
     def _model_stages(self, path: str | Path, info: MediaInfo, file_hash: str, local: bool
-                      ) -> tuple[Staged[list[Caption]], Heard]:
-        """Captions and transcript, side by side (the transcript first when captions are
-        conditioned on speech)."""
+                      ) -> tuple[Staged[list[Caption]], Heard, Staged[list[ScreenText]]]:
+        """Captions, the transcript (from subtitles or speech) and text on screen, side by
+        side (the transcript first when captions are conditioned on speech)."""
         captions: Staged[list[Caption]] = Staged([])
+        screen: Staged[list[ScreenText]] = Staged([])
         o = self.options
         speech = plan_speech(path, info, o, local)
         heard = Heard(None, notes=speech.notes)
@@ -255,7 +271,12 @@ class Summarizer:
         speech_first = o.caption_context == "speech" and hearing and info.has_video
         split = self.thread_split()
         side_by_side = info.has_video and not speech_first
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe") as pool:
+        reader = self.reader if info.has_video else None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+            reading = None
+            if reader is not None:
+                reading = pool.submit(screen_step, path, info, o, reader, self.cache,
+                                      file_hash, self.progress)
             pending = None
             if hearing:
                 pending = pool.submit(self._speech, path, info, file_hash, speech,
@@ -274,7 +295,9 @@ class Summarizer:
                                           caption_threads)
             if pending is not None:
                 heard = pending.result()
-        return captions, heard
+            if reading is not None:
+                screen = reading.result()
+        return captions, heard, screen
 
     def _speech(self, path: str | Path, info: MediaInfo, file_hash: str,
                 speech: SpeechPlan, threads: int = 0) -> Heard:
@@ -344,7 +367,7 @@ class Summarizer:
                 duration: float | None, captions: list[Caption], transcript: Transcript,
                 notes: list[str], timeline: str, reasoned: Reasoned,
                 timings: dict[str, float], counts: dict[str, int], heard_from: dict[str, Any],
-                cache_use: dict[str, str]) -> Result:
+                cache_use: dict[str, str], screen: list[ScreenText]) -> Result:
         o, made, segments = self.options, reasoned.made, transcript.segments
         usage = made.usage if made else Usage(prompt_tokens=0, completion_tokens=0)
         return Result(
@@ -356,6 +379,7 @@ class Summarizer:
             settings=self.settings(),
             captions=tuple(captions),
             transcript=segments,
+            screen_text=tuple(screen),
             language=transcript.language if segments else None,
             speech={
                 "language_detected": bool(segments) and transcript.language_detected,
@@ -386,7 +410,8 @@ class Summarizer:
                 o, path=path, source=source, file_hash=file_hash, reasoning=reasoned.facts,
                 captioner=self._captioner if info.has_video else None,
                 transcriber=self._transcriber if heard_from.get("kind") == "asr" else None,
-                reasoner=self.reasoner,
+                reasoner=self.reasoner, reader=self._reader if info.has_video else None,
+                screen=bool(screen),
                 threads=self._split.record() if self._split is not None else None),
             failure=reasoned.failure,
         )

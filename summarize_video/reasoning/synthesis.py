@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import prompting
 from ..errors import ConfigError, ReasonerContextError, ReasonerError
-from ..timeline import TimelineEntry, format_timestamp, render
+from ..timeline import READ, TimelineEntry, format_timestamp, render
 from .answers import (
     Chapter,
     KeyMoment,
@@ -166,6 +166,8 @@ def plan(
     prompts = {name: prompting.load_prompt(file, prompts_dir) for name, file in
                (("system", prompting.SYSTEM), ("summary", prompting.SUMMARY),
                 ("partial", PARTIAL))}
+    if any(e.kind == READ for e in entries):  # explained only where there are such lines
+        prompts["system"] += "\n" + prompting.load_prompt(prompting.SCREEN, prompts_dir)
     spans = entry_spans(entries, say_spans(entries) if speech_spans is None else speech_spans)
     p = Plan(model, context_tokens, max_output_tokens, 0, nonce, variables,
              prompts, None, [], spans, tolerance)

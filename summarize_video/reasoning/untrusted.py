@@ -1,13 +1,15 @@
-"""Fencing untrusted text (captions, speech, partial summaries) before it reaches the LLM.
+"""Fencing untrusted text (captions, speech, text read on screen, partial summaries) before it
+reaches the LLM.
 
-Anyone who can put words on screen or in the audio can write "ignore your instructions" into
-the timeline. The timeline is therefore sent between two delimiter lines that carry a random
-nonce drawn per run, ``<<<TIMELINE-{nonce}`` and ``TIMELINE-{nonce}>>>``, and the system prompt
-says that what lies between them is data, never instructions. The content cannot close the
-fence early: the nonce and anything that looks like a delimiter are removed from it first, as
-are invisible and bidirectional control characters (which can hide text from a human reviewer
-or smuggle a fake delimiter past a plain substring check), and chat-template control tokens
-(``<|im_start|>``, ``[INST]``, ``</s>``...) lose their brackets.
+Anyone who can put words on screen or in the audio can write "ignore your instructions" into the
+timeline (on a slide, OCR copies it into a ``read:`` line word for word). The timeline is
+therefore sent between two delimiter lines that carry a random nonce drawn per run,
+``<<<TIMELINE-{nonce}`` and ``TIMELINE-{nonce}>>>``, and the system prompt says that what lies
+between them is data, never instructions. The content cannot close the fence early: the nonce
+and anything that looks like a delimiter are removed from it first, as are invisible and
+bidirectional control characters (which can hide text from a human reviewer or smuggle a fake
+delimiter past a plain substring check), and chat-template control tokens (``<|im_start|>``,
+``[INST]``, ``</s>``...) lose their brackets.
 
 This lowers the risk; it is not a guarantee. A model may still follow injected text.
 """
