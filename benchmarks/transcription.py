@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from summarize_video.testing.scoring import wer, words
+from summarize_video.testing.scoring import reference_text, wer, words
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
@@ -48,8 +48,7 @@ BACKENDS = ("faster-whisper", "whisper")
 
 
 def last_line(rel: str) -> str:
-    lines = [ln for ln in (MEDIA / rel).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    return lines[-1]
+    return reference_text((MEDIA / rel).read_text(encoding="utf-8"))
 
 
 def grid_text() -> str:

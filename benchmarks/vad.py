@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from summarize_video.testing.real_whisper import tiny_en
-from summarize_video.testing.scoring import wer, words
+from summarize_video.testing.scoring import reference_text, wer, words
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
@@ -64,7 +64,7 @@ def reference_words(name: str) -> list[str]:
         return [w for line in text.splitlines() for w in line.split()[2:3]
                 if w not in ("sil", "sp")]
     if name.endswith(".txt"):  # the text is the last line; the lines before say its source
-        text = [line for line in text.splitlines() if line.strip()][-1]
+        text = reference_text(text)
     if name.endswith(".srt"):
         text = "\n".join(line for line in text.splitlines()
                          if line.strip() and "-->" not in line and not line.strip().isdigit())

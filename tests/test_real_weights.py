@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from summarize_video.cli.main import cli
-from summarize_video.testing.scoring import words
+from summarize_video.testing.scoring import reference_text, words
 from tests.support import media_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.media]
@@ -24,8 +24,8 @@ BACKENDS = ("faster-whisper", "whisper")
 def reference(name: str) -> str:
     """The last line of a reference file of the shared media (its text; the lines before
     say where it comes from)."""
-    lines = media_file(f"transcripts_and_groundtruth/{name}").read_text(encoding="utf-8")
-    return [line for line in lines.splitlines() if line.strip()][-1]
+    return reference_text(
+        media_file(f"transcripts_and_groundtruth/{name}").read_text(encoding="utf-8"))
 
 
 def run(backend: str, media: Path, tmp_path: Path, tiny_models: dict[str, Path],

@@ -6,8 +6,16 @@ import re
 
 
 def words(text: str) -> list[str]:
-    """Lower case, hyphens split, punctuation dropped (apostrophes kept)."""
-    return re.sub(r"[^\w\s']", " ", text.lower().replace("-", " ")).split()
+    """Lower case, hyphenated words joined ("pre-eminence" as "preeminence"), punctuation
+    dropped (apostrophes kept)."""
+    return re.sub(r"[^\w\s']", " ", re.sub(r"(?<=\w)-(?=\w)", "", text.lower())).split()
+
+
+def reference_text(raw: str) -> str:
+    """The text of a shared-media reference file: its last line (the lines before say where
+    it comes from), without a leading label such as ``text (normalised):``."""
+    last = [line for line in raw.splitlines() if line.strip()][-1]
+    return re.sub(r"^\s*[\w ()]{1,40}:\s+(?=\S)", "", last) if ":" in last[:42] else last
 
 
 def wer(ref: list[str], hyp: list[str]) -> float:
