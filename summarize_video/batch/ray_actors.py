@@ -146,7 +146,7 @@ class ReasoningService:
     """The reasoning backend the options name, for every worker (threads: max_concurrency)."""
 
     def __init__(self, options: Options) -> None:
-        from ..pipeline.summarizer import build_reasoner
+        from ..pipeline.reasoning_step import build_reasoner
 
         self.default_backend = options.reasoner
         self.reasoner: Any = None

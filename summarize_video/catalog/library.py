@@ -96,7 +96,7 @@ def ask_library(question: str, *, limit: int = 20, include: Sequence[str] = (),
     if not passages:
         return LibraryAnswer(question, NO_MATCH, (), ())
     if reasoner is None and not dry_run:
-        from ..pipeline.summarizer import build_reasoner
+        from ..pipeline.reasoning_step import build_reasoner
 
         reasoner = build_reasoner(o)
     model = reasoner.model_id if reasoner is not None else o.llm_model

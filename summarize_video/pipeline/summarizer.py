@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from .._version import __version__
 from ..captioning.base import Captioner
 from ..captioning.registry import create_captioner
 from ..devices import available_cpus
-from ..errors import InputError, ReasonerContextError, ReasonerError
+from ..errors import InputError
 from ..inputs.urls import fetch, is_url
 from ..limits import Limits
 from ..media.jobs import probe_file
@@ -31,11 +31,7 @@ from ..ocr.base import ScreenReader
 from ..ocr.registry import create_reader
 from ..options import Options
 from ..reasoning import synthesis
-from ..reasoning.base import DEFAULT_MAX_OUTPUT_TOKENS, Reasoner, Usage
-from ..reasoning.registry import create_reasoner
-from ..reasoning.request_shape import REASONING_MAX_OUTPUT_TOKENS, is_reasoning_model
-from ..reasoning.synthesis import Synthesis
-from ..reasoning.tokens import count_messages, default_context_tokens, is_exact
+from ..reasoning.base import Reasoner, Usage
 from ..redaction import redact_url
 from ..timeline import Caption, ScreenText, TimelineEntry, merge, render
 from ..transcription.base import Segment, Transcriber, Transcript
@@ -53,6 +49,7 @@ from .fingerprint import Backends, caption_key, result_settings, transcript_key
 from .model_check import check_models
 from .notes import media_notes
 from .provenance import build_provenance
+from .reasoning_step import Reasoned, build_reasoner, explain, reason
 from .results import Result, VideoInfo
 from .screen import screen_step
 from .speech_source import Heard, from_asr
@@ -122,7 +119,8 @@ class Summarizer:
         self._transcriber = transcriber
         self._split: ThreadSplit | None = None
         self._making = threading.Lock()  # captions and transcript start in two threads
-        self._checked = False
+        self._made = False
+        self._checked: set[str] = set()  # the stages whose models were checked
         self._reader = reader
 
     @property
@@ -139,11 +137,9 @@ class Summarizer:
 
     def _make_backends(self) -> None:
         """Make the captioner and transcriber not passed in (no model loads yet; the
-        transcriber told its share of the threads when it fixes them at loading), then check
-        once that every model the run needs is on this machine or can be downloaded: all that
-        are missing in one error, before any model loads (see ``model_check``)."""
+        transcriber told its share of the threads when it fixes them at loading)."""
         with self._making:
-            if self._checked:
+            if self._made:
                 return
             if self._captioner is None:
                 self._captioner = create_captioner(self._names.captioner, self.options)
@@ -152,8 +148,20 @@ class Summarizer:
                 engine = getattr(self._transcriber, "backend", None)
                 if isinstance(getattr(engine, "threads", None), int):  # fixed when it loads
                     engine.threads = self.thread_split().transcribe  # type: ignore[union-attr]
-            check_models([self._captioner, self._transcriber, self.reasoner])
-            self._checked = True
+            self._made = True
+
+    def check_models(self, *, video: bool, audio: bool) -> None:
+        """Before any model loads: the models a file needs (its captioner with video, its
+        transcriber with audio to recognise, the reasoner) that were not checked yet, checked
+        together, so that all that are missing are named in one error (``model_check``)."""
+        self._make_backends()
+        with self._making:
+            stages = {"captioner": self._captioner if video else None,
+                      "transcriber": self._transcriber if audio else None,
+                      "reasoner": self.reasoner}
+            wanted = {k: v for k, v in stages.items() if v is not None and k not in self._checked}
+            check_models(list(wanted.values()))
+            self._checked.update(wanted)
 
     def thread_split(self) -> ThreadSplit:
         """The CPU threads of each model stage while both run (``Options.threads`` or every
@@ -248,7 +256,7 @@ class Summarizer:
             notes.extend(reasoned.made.notes)
         if reasoned.failure is not None:
             notes.append(f"The reasoning step failed: {reasoned.failure.message}")
-            self._explain(reasoned.failure, source or str(path))
+            explain(reasoned.failure, source or str(path))
         timings["total"] = time.perf_counter() - started
         return self._result(
             path, source, file_hash, info, duration, shown, transcript.value, notes,
@@ -266,6 +274,7 @@ class Summarizer:
         screen: Staged[list[ScreenText]] = Staged([])
         o = self.options
         speech = plan_speech(path, info, o, local)
+        self.check_models(video=info.has_video, audio=info.has_audio and not speech.candidates)
         heard = Heard(None, notes=speech.notes)
         hearing = info.has_audio or bool(speech.candidates)
         speech_first = o.caption_context == "speech" and hearing and info.has_video
@@ -311,57 +320,9 @@ class Summarizer:
 
     def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
                 notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
-        """The reasoning step: planned (and only planned on a dry run), then run."""
-        o = self.options
-        if self.reasoner is None and not o.dry_run:
-            return Reasoned()
-        model = model_id_of(self.reasoner) if self.reasoner is not None else o.llm_model
-        context = o.context_tokens or default_context_tokens(model)
-
-        def make_plan(context: int, output: int) -> synthesis.Plan:
-            return synthesis.plan(
-                entries, title=title, duration=duration, notes=notes, focus=o.focus,
-                model=model, context_tokens=context, max_output_tokens=output,
-                prompts_dir=o.prompts_dir, speech_spans=[(s.start, s.end) for s in segments],
-                tolerance=o.interval if o.sampling == "interval" else o.min_scene_gap,
-            )
-
-        the_plan = make_plan(context, self._output_budget(model, context))
-        facts: dict[str, Any] = {"context_tokens": context, "tokens_exact": is_exact(model),
-                                 "windows": len(the_plan.requests)}
-        if o.dry_run or self.reasoner is None:
-            return Reasoned(facts=facts, requests=tuple(
-                {"tokens": count_messages(m, model), "messages": m} for m in the_plan.requests))
-        t0 = time.perf_counter()
-        self.progress("reason", 0, 1)
-        try:
-            try:
-                made = synthesis.run(the_plan, self.reasoner)
-            except ReasonerContextError as exc:
-                the_plan = synthesis.refit(the_plan, exc, make_plan, title)
-                facts.update(context_tokens=exc.limit, windows=len(the_plan.requests))
-                if the_plan.token_scale != 1.0:
-                    facts.update(server_token_ratio=round(the_plan.token_scale, 2))
-                made = synthesis.run(the_plan, self.reasoner)
-        except ReasonerError as exc:
-            return Reasoned(facts=facts, failure=exc, seconds=time.perf_counter() - t0)
-        finally:
-            self.progress("reason", 1, 1)
-        facts.update(calls=made.calls, windows=made.windows,
-                     dropped_timestamps=made.dropped_timestamps, structured=made.structured,
-                     truncated=made.truncated)
-        # An answer the server cut short is kept, but it is no clean success: never "done".
-        failure = ReasonerError(made.incomplete, stage="reason") if made.incomplete else None
-        return Reasoned(made=made, facts=facts, failure=failure,
-                        seconds=time.perf_counter() - t0)
-
-    @staticmethod
-    def _explain(failure: ReasonerError, path: str) -> None:
-        """Name the file and say that nothing else is lost."""
-        failure.path = failure.path or path
-        failure.hint = (f"{failure.hint}; " if failure.hint else "") + (
-            "captions and transcript are kept (cached and written): rerun the same command "
-            "to redo only the reasoning step")
+        """The reasoning step (see ``reasoning_step.reason``)."""
+        return reason(self.options, self.reasoner, self.progress, title=title, entries=entries,
+                      duration=duration, notes=notes, segments=segments)
 
     def _result(self, path: str | Path, source: str | None, file_hash: str, info: MediaInfo,
                 duration: float | None, captions: list[Caption], transcript: Transcript,
@@ -460,41 +421,6 @@ class Summarizer:
             return made
         self.cache.put("transcript", file_hash, params, transcript_to_json(made.value))
         return replace(made, cache="miss")
-
-    def _output_budget(self, model: str, context: int) -> int:
-        """Tokens reserved for each answer: the option as given, else what the reasoner will
-        ask for, within what the context leaves (``synthesis.answer_reserve``)."""
-        if self.options.llm_max_output_tokens:
-            return self.options.llm_max_output_tokens
-        requested = REASONING_MAX_OUTPUT_TOKENS if is_reasoning_model(model) else \
-            DEFAULT_MAX_OUTPUT_TOKENS
-        for attr in ("max_output_tokens", "max_new_tokens"):
-            value = getattr(self.reasoner, attr, None)
-            if isinstance(value, int) and value > 0:
-                requested = value
-                break
-        return synthesis.answer_reserve(context, requested)
-
-
-@dataclass(frozen=True)
-class Reasoned:
-    """What the reasoning step came to: its synthesis, or the requests of a dry run, or the
-    error it failed with; its facts for ``Result.reasoning`` and its seconds."""
-
-    made: Synthesis | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-    requests: tuple[dict[str, Any], ...] = ()
-    failure: ReasonerError | None = None
-    seconds: float | None = None
-
-
-def build_reasoner(o: Options) -> Reasoner:
-    """The reasoning backend the options name (a server client or a local model)."""
-    return create_reasoner(
-        o.reasoner, model=o.llm_model, base_url=o.base_url, api_key=o.api_key,
-        timeout=o.timeout, max_retries=o.llm_max_retries,
-        max_output_tokens=o.llm_max_output_tokens, device=o.device,
-    )
 
 
 def summarize(
