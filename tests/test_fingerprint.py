@@ -31,7 +31,7 @@ SHAPING = {
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
     "trust_remote_code": True, "caption_batch_size": 2, "caption_max_new_tokens": 30,
-    "caption_context": "speech", "frame_max_side": 512, "sampling": "scene",
+    "caption_context": "speech", "caption_precision": "fp32", "frame_max_side": 512, "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
@@ -102,16 +102,16 @@ def test_an_option_listed_as_not_shaping_changes_no_key(name: str) -> None:
 
 def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
     """Digests that the release before the stage folders computed for the same options (its
-    only transcriber was openai-whisper): existing ledgers keep matching (the cache keys'
-    params are checked field by field)."""
-    w = Options(transcriber="whisper")
+    only transcriber was openai-whisper, its only captioner transformers): existing ledgers
+    keep matching (the cache keys' params are checked field by field)."""
+    w = Options(transcriber="whisper", captioner="transformers")
     assert fp.ledger_fingerprint(w) == "07800ae1073c664beb1eea26e5f7d4a7"
     assert fp.ledger_fingerprint(w.replace(sampling="scene", focus="q", trust_remote_code=True)
                                  ) == "7dbe7553371262cb4d94b0e975663282"
     assert fp.ledger_fingerprint(w.replace(no_llm=True, caption_context="speech")
                                  ) == "6ae7bd1902a9e5a65ba728f6699c87fa"
-    o = Options()
-    captioner = captioning.create_captioner("auto", o)
+    o = Options(captioner="transformers")
+    captioner = captioning.create_captioner("transformers", o)
     assert fp.caption_key(o, captioner, "p", "c", None) == {
         "captioner": "transformers", "model": o.caption_model, "revision": None,
         "prompt": fp.text_hash("p"), "max_new_tokens": 60, "max_side": 768,

@@ -14,6 +14,7 @@ from ..captioning.registry import CAPTIONERS
 from ..catalog.ledger import LEDGER_ENV, LEDGER_NAME
 from ..options import (
     CAPTION_CONTEXT_MODES,
+    CAPTION_PRECISIONS,
     COMPUTE_TYPES,
     DEFAULT_LLM_MODEL,
     DEFAULT_LOCAL_LLM_MODEL,
@@ -72,6 +73,10 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Allow caption models that run their repository's own Python code."),
     click.option("--caption-batch-size", type=click.IntRange(min=1), default=D.caption_batch_size,
                  show_default=True, help="Frames captioned per forward pass."),
+    click.option("--caption-precision", type=click.Choice(CAPTION_PRECISIONS),
+                 default=D.caption_precision, show_default=True,
+                 help="Weights of the onnx captioner (SmolVLM on the CPU): int8 is fastest; "
+                 "fp32 gives the transformers captioner's captions."),
     click.option("--transcriber", default=D.transcriber, show_default=True,
                  help="Transcription backend: auto (the best installed for the device) or a "
                  f"name ({', '.join(TRANSCRIBERS)})."),
