@@ -151,7 +151,7 @@ def use_openvino(captioner: Any) -> None:
     """Run the onnx captioner's converted graphs with OpenVINO instead of onnxruntime."""
     import torch
 
-    folder, threads = captioner.conversion_dir, torch.get_num_threads()
+    folder, threads = captioner.conversion_dir, max(1, torch.get_num_threads())
     captioner._ort.vision = _OpenVinoSession(folder / "vision.onnx", threads)
     captioner._ort.decoder = _OpenVinoSession(folder / "decoder.onnx", threads)
 
@@ -171,14 +171,17 @@ def fixed_length(captioner: Any) -> None:
     captioner._generation_kwargs = kwargs
 
 
-def measure(captioner: Any, frames: list[Any], repeats: int) -> float:
+def measure(captioner: Any, frames: list[Any], repeats: int) -> tuple[float, float]:
+    """Wall and CPU seconds per frame (the best of ``repeats``, after a warm-up batch). CPU
+    time is what to compare on cores shared with other work."""
     captioner.caption(frames[: captioner.batch_size])  # warm-up
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         captioner.caption(frames)
         best = min(best, time.perf_counter() - start)
-    return best / len(frames)
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    return best / len(frames), best_cpu / len(frames)
 
 
 def main() -> None:
@@ -188,6 +191,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--only", default=",".join(CANDIDATES))
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch and runtime threads (0: one per usable core); 1 makes "
+                        "CPU-time ratios trustworthy on busy shared cores")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
@@ -195,6 +201,8 @@ def main() -> None:
     from summarize_video.devices import configure_cpu_threads
 
     configure_cpu_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
           f"load {os.getloadavg()[0]:.2f}")
@@ -203,7 +211,7 @@ def main() -> None:
     print(f"{len(frames)} frames of {VIDEO}, batch {args.batch}")
     wanted = [c for c in args.only.split(",") if c]
     for tokens in (int(t) for t in args.tokens.split(",")):
-        results: dict[str, float] = {}
+        results: dict[str, tuple[float, float]] = {}
         for name in wanted:
             try:
                 captioner = make_captioner(name, model, tokens, args.batch)
@@ -211,11 +219,12 @@ def main() -> None:
                 print(f"  {name:14s} skipped: {str(exc).splitlines()[0][:120]}")
                 continue
             fixed_length(captioner)
-            results[name] = measure(captioner, frames, args.repeats)
+            results[name] = wall, cpu = measure(captioner, frames, args.repeats)
             base = results.get("pt-fp32")
-            ratio = f"{base / results[name]:5.2f}x" if base else "   - "
-            print(f"  {tokens} tokens  {name:14s} {results[name]:6.3f} s/frame  {ratio}",
-                  flush=True)
+            ratios = f"{base[0] / wall:5.2f}x  {base[1] / cpu:5.2f}x" if base else "   -       - "
+            print(f"  {tokens} tokens  {name:14s} wall {wall:6.3f} s/frame  cpu {cpu:6.3f} "
+                  f"s/frame  ratio to pt-fp32 (wall, cpu) {ratios}  load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
             del captioner
 
 

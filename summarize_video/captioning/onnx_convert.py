@@ -161,6 +161,8 @@ class Idefics3Runtime:
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Idle threads sleep instead of spinning: transcription shares these cores.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self.vision = ort.InferenceSession(str(folder / VISION), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(folder / DECODER), opts, providers=providers)
