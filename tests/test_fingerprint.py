@@ -31,7 +31,8 @@ SHAPING = {
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
     "trust_remote_code": True, "caption_batch_size": 2, "caption_max_new_tokens": 30,
-    "caption_context": "speech", "caption_precision": "fp32", "frame_max_side": 512, "sampling": "scene",
+    "caption_context": "speech", "caption_precision": "fp32", "frame_max_side": 512,
+    "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
