@@ -39,9 +39,30 @@ CANDIDATES = ("pt-fp32", "pt-bf16", "pt-int8", "onnx-fp32", "onnx-int8",
               "openvino-fp32", "openvino-bf16", "openvino-int8")
 
 
+def word_tokenizer(size: int) -> Any:
+    """A WordLevel tokenizer of exactly ``size`` entries: SmolVLM's specials, then words."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<|im_start|>", "<end_of_utterance>", "<pad>", "<image>",
+                "<fake_token_around_image>", "<global-img>"]
+    words = ["User", "Assistant", ":", "Describe", "this", "image", "one", "sentence", "."]
+    names = [*specials, *words]
+    names += [f"w{i}" for i in range(size - len(names))]
+    backend = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(names)},
+                                         unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True)
+                                for t in specials])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
+                                   bos_token="<|im_start|>", eos_token="<end_of_utterance>",
+                                   pad_token="<pad>")
+
+
 def build_real_size_smolvlm(dest: Path) -> Path:
     """A random SmolVLM-256M-Instruct: SigLIP 768x12 at 512 px, patch 16, scale factor 4 (64
     image tokens); SmolLM2-135M text: 576 wide, 30 layers, 9/3 heads, vocab 49280."""
+    import torch
     from transformers import (
         Idefics3Config,
         Idefics3ForConditionalGeneration,
@@ -49,24 +70,13 @@ def build_real_size_smolvlm(dest: Path) -> Path:
         Idefics3Processor,
     )
 
-    from summarize_video.testing.tiny_captioners import (
-        IDEFICS3_CHAT_TEMPLATE,
-        _seed,
-        _word_level_tokenizer,
-    )
+    from summarize_video.testing.tiny_captioners import IDEFICS3_CHAT_TEMPLATE
 
     if (dest / "config.json").is_file():
         return dest
-    _seed(0)
-    specials = ["<unk>", "<|im_start|>", "<end_of_utterance>", "<pad>", "<image>",
-                "<fake_token_around_image>", "<global-img>"]
-    words = tuple(f"w{i}" for i in range(49280 - len(specials) - 60))
-    tokenizer = _word_level_tokenizer(
-        specials, ("User", "Assistant", ":", "Describe", "this", "image", "one", "sentence",
-                   ".", *words),
-        unk_token="<unk>", bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-        pad_token="<pad>")
+    torch.manual_seed(0)
     vocab = 49280
+    tokenizer = word_tokenizer(vocab)
     config = Idefics3Config(
         text_config={"model_type": "llama", "vocab_size": vocab, "hidden_size": 576,
                      "intermediate_size": 1536, "num_hidden_layers": 30,
