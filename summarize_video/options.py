@@ -46,6 +46,9 @@ TRANSCRIPT_SOURCES = (AUTO, TRANSCRIPT_ASR, TRANSCRIPT_SUBTITLES)
 OCR_MODES = ("auto", "on", "off")
 # What a frame's caption may be conditioned on: nothing, or the speech heard around it.
 CAPTION_CONTEXT_MODES = ("none", "speech")
+# Weights of the fast CPU captioner (onnx): "int8" (quantized linear layers) or "fp32" (exact).
+CAPTION_PRECISIONS = ("int8", "fp32")
+DEFAULT_CAPTION_PRECISION = "int8"
 # Mean absolute difference of consecutive frames in HSV, 0-255 per channel, averaged over H, S
 # and V: PySceneDetect's ContentDetector score and default. Hard cuts score 45-110 on the
 # reference clips; fast motion and fades stay below 25; a static picture scores under 4.
@@ -119,6 +122,8 @@ class Options:
     # Read on-screen text (slides, chyrons, hard subtitles) on the sampled frames into "read:"
     # lines: "auto" when an OCR backend is installed, "on" (an error without one), "off".
     ocr: str = "auto"
+    # Precision of the onnx captioner: "int8" (fast) or "fp32" (the PyTorch backend's captions).
+    caption_precision: str = DEFAULT_CAPTION_PRECISION
     # Longest side, in pixels, that sampled frames are downscaled to before captioning.
     frame_max_side: int = 768
     # How frames are chosen: "interval" (one every `interval` s) or "scene" (one per shot).
@@ -240,6 +245,10 @@ class Options:
         if self.ocr not in OCR_MODES:
             raise ConfigError(f"unknown --ocr value {self.ocr!r}", stage="options",
                               hint=f"use one of {', '.join(OCR_MODES)}")
+        if self.caption_precision not in CAPTION_PRECISIONS:
+            raise ConfigError(f"unknown caption precision {self.caption_precision!r}",
+                              stage="options",
+                              hint=f"use one of {', '.join(CAPTION_PRECISIONS)}")
         if self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
                               hint=f"use one of {', '.join(COMPUTE_TYPES)}")

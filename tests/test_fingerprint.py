@@ -32,7 +32,8 @@ SHAPING = {
 OTHER: dict[str, Any] = {
     "interval": 7.0, "captioner": "other", "caption_model": "org/other",
     "trust_remote_code": True, "caption_batch_size": 2, "threads": 1, "caption_max_new_tokens": 30,
-    "caption_context": "speech", "ocr": "off", "frame_max_side": 512, "sampling": "scene",
+    "caption_context": "speech", "ocr": "off", "caption_precision": "fp32", "frame_max_side": 512,
+    "sampling": "scene",
     "scene_threshold": 10.0, "min_scene_gap": 2.0, "max_scene_gap": 10.0,
     "dedup_threshold": 0.5, "workers": 3, "max_pixels": 100, "max_fps": 10.0,
     "max_duration": 10.0, "decode_timeout": 5.0, "transcriber": "other",
@@ -103,18 +104,18 @@ def test_an_option_listed_as_not_shaping_changes_no_key(name: str) -> None:
 
 def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
     """Digests that the release before the stage folders computed for the same options (its
-    only transcriber was openai-whisper): existing ledgers keep matching (the cache keys'
-    params are checked field by field). Renewed once on purpose when captions became one
-    sentence (default cap 60 -> 32 tokens, caption prompts asking for at most 25 words):
-    captions made before are not those a run makes now."""
-    w = Options(transcriber="whisper")
+    only transcriber was openai-whisper, its only captioner transformers): existing ledgers
+    keep matching (the cache keys' params are checked field by field). Renewed once on purpose
+    when captions became one sentence (default cap 60 -> 32 tokens, caption prompts asking for
+    at most 25 words): captions made before are not those a run makes now."""
+    w = Options(transcriber="whisper", captioner="transformers")
     assert fp.ledger_fingerprint(w) == "33264f155bbd9adda560aa7765b30667"
     assert fp.ledger_fingerprint(w.replace(sampling="scene", focus="q", trust_remote_code=True)
                                  ) == "8c6d9aae3ed50f1cf87e12af800bd763"
     assert fp.ledger_fingerprint(w.replace(no_llm=True, caption_context="speech")
                                  ) == "1172a6f55a22e374b75f7b02c5f19fbe"
-    o = Options()
-    captioner = captioning.create_captioner("auto", o)
+    o = Options(captioner="transformers")
+    captioner = captioning.create_captioner("transformers", o)
     assert fp.caption_key(o, captioner, "p", "c", None) == {
         "captioner": "transformers", "model": o.caption_model, "revision": None,
         "prompt": fp.text_hash("p"), "max_new_tokens": 32, "max_side": 768,

@@ -31,10 +31,10 @@ def test_provenance_of_a_full_run(tmp_path: Path, tiny_models: dict[str, Path],
     assert p["python"].count(".") == 2
     for name in ("torch", "transformers", "openai-whisper", "av", "openai"):
         assert p["packages"][name] == metadata.version(name)
-    assert p["models"]["captioner"] == {"backend": "transformers",
-                                        "class": "TransformersCaptioner",
+    assert p["models"]["captioner"] == {"backend": "onnx",  # auto on the CPU
+                                        "class": "OnnxCaptioner",
                                         "model_id": str(tiny_models["smolvlm"]),
-                                        "revision": None}
+                                        "revision": None, "compute_type": "int8"}
     assert p["models"]["transcriber"]["model_id"] == str(tiny_models["whisper"])
     assert p["models"]["reasoner"] == {"backend": "openai", "class": "OpenAIReasoner",
                                        "model_id": "test-model", "revision": None}

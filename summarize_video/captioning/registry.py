@@ -11,13 +11,18 @@ from typing import Any
 from ..model_refs import pick_backend
 from ..options import AUTO, Options
 from .base import CaptionBackend
+from .onnx import OnnxCaptioner
 from .transformers import TransformersCaptioner
 
 CAPTIONERS: dict[str, type[CaptionBackend]] = {
     "transformers": TransformersCaptioner,
+    # Idefics3/SmolVLM converted to ONNX and run by onnxruntime on the CPU; other families
+    # and other devices run as "transformers" does.
+    "onnx": OnnxCaptioner,
 }
-# What ``auto`` tries, best first; the first one installed for the device is used.
-AUTO_ORDER: tuple[str, ...] = ("transformers",)
+# What ``auto`` tries, best first; the first one installed for the device is used (onnx on
+# the CPU only).
+AUTO_ORDER: tuple[str, ...] = ("onnx", "transformers")
 
 
 def resolve_captioner(name: str, device: str = "auto") -> str:

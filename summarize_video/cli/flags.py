@@ -14,6 +14,7 @@ from ..captioning.registry import CAPTIONERS
 from ..catalog.ledger import LEDGER_ENV, LEDGER_NAME
 from ..options import (
     CAPTION_CONTEXT_MODES,
+    CAPTION_PRECISIONS,
     COMPUTE_TYPES,
     DEFAULT_LLM_MODEL,
     DEFAULT_LOCAL_LLM_MODEL,
@@ -89,6 +90,10 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Most tokens generated per caption. Captions are one sentence (~20-30 "
                  "tokens): generation stops at its end, and a caption cut mid-sentence is "
                  "trimmed back to its first full sentence."),
+    click.option("--caption-precision", type=click.Choice(CAPTION_PRECISIONS),
+                 default=D.caption_precision, show_default=True,
+                 help="Weights of the onnx captioner (SmolVLM on the CPU): int8 is fastest; "
+                 "fp32 gives the transformers captioner's captions."),
     click.option("--transcriber", default=D.transcriber, show_default=True,
                  help="Transcription backend: auto (the best installed for the device) or a "
                  f"name ({', '.join(TRANSCRIBERS)})."),

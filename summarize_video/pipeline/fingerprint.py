@@ -34,7 +34,8 @@ from ..transcription.registry import TRANSCRIBERS, resolve_transcriber
 
 # Options that change the captions (and so everything after them).
 CAPTION_FIELDS = ("captioner", "caption_model", "trust_remote_code", "caption_max_new_tokens",
-                  "caption_context", "frame_max_side", "sampling", "dedup_threshold")
+                  "caption_context", "frame_max_side", "sampling", "dedup_threshold",
+                  "caption_precision")
 # ... in interval sampling only, and in scene sampling only.
 INTERVAL_FIELDS = ("interval",)
 SCENE_FIELDS = ("scene_threshold", "min_scene_gap", "max_scene_gap")
@@ -76,7 +77,8 @@ NOT_SHAPING: dict[str, str] = {
 # Fields added to a stage after the first release, with the default under which they are left
 # out of keys and fingerprints (so caches and ledgers written before keep their hits).
 LATER: dict[str, object] = {"trust_remote_code": False, "compute_type": "auto",
-                            "transcript_source": "auto", "vad": "auto", "ocr": "auto"}
+                            "transcript_source": "auto", "vad": "auto", "ocr": "auto",
+                            "caption_precision": "int8"}
 
 # The result's ``settings`` block: the options named there, under the names shown.
 _SETTINGS_NAMES = {"sampling": "sampling", "interval": "interval_s",

@@ -1,0 +1,245 @@
+"""CPU captioning speed of the default captioner's architecture, backend against backend.
+
+Builds a model with the real dimensions of SmolVLM-256M-Instruct (random weights: compute does
+not depend on them) and saves it with ``save_pretrained`` together with a processor and a
+49280-word tokenizer, so every backend loads it through the project's own ``from_pretrained``
+code. Then captions the same real frames of a shared video with each candidate, all with the
+same number of new tokens (a row's end token is never chosen: ``min_new_tokens`` is forced by
+banning the end token, so every frame decodes exactly ``--tokens`` steps), and prints seconds
+per frame and the ratio to PyTorch fp32 measured in the same run. Usage::
+
+    PYTHONPATH=$PWD python benchmarks/captioning.py                  # 8 frames, 30 and 60 tokens
+    PYTHONPATH=$PWD python benchmarks/captioning.py --frames 4 --tokens 30 --only pt-fp32,onnx-int8
+
+Candidates: ``pt-fp32`` (today's path), ``pt-bf16``, ``pt-int8`` (torch dynamic int8 on the
+linear layers), ``onnx-fp32`` / ``onnx-int8`` (the ``onnx`` captioner), ``openvino-fp32`` /
+``openvino-bf16`` (our fp32 ONNX export compiled by OpenVINO with that inference precision,
+when installed), ``openvino-int8`` (the onnx captioner's int8 graphs compiled by OpenVINO).
+The model and the conversions are kept in ``benchmarks/.cache/captioning/`` between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache" / "captioning"
+MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
+VIDEO = "speech_video/talk_ted_clip_hardsubs_videolingo_demo.mp4"
+CANDIDATES = ("pt-fp32", "pt-bf16", "pt-int8", "onnx-fp32", "onnx-int8",
+              "openvino-fp32", "openvino-bf16", "openvino-int8")
+
+
+def word_tokenizer(size: int) -> Any:
+    """A WordLevel tokenizer of exactly ``size`` entries: SmolVLM's specials, then words."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<|im_start|>", "<end_of_utterance>", "<pad>", "<image>",
+                "<fake_token_around_image>", "<global-img>"]
+    words = ["User", "Assistant", ":", "Describe", "this", "image", "one", "sentence", "."]
+    names = [*specials, *words]
+    names += [f"w{i}" for i in range(size - len(names))]
+    backend = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(names)},
+                                         unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True)
+                                for t in specials])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
+                                   bos_token="<|im_start|>", eos_token="<end_of_utterance>",
+                                   pad_token="<pad>")
+
+
+def build_real_size_smolvlm(dest: Path) -> Path:
+    """A random SmolVLM-256M-Instruct: SigLIP 768x12 at 512 px, patch 16, scale factor 4 (64
+    image tokens); SmolLM2-135M text: 576 wide, 30 layers, 9/3 heads, vocab 49280."""
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
+
+    from summarize_video.testing.tiny_captioners import IDEFICS3_CHAT_TEMPLATE
+
+    if (dest / "config.json").is_file():
+        return dest
+    torch.manual_seed(0)
+    vocab = 49280
+    tokenizer = word_tokenizer(vocab)
+    config = Idefics3Config(
+        text_config={"model_type": "llama", "vocab_size": vocab, "hidden_size": 576,
+                     "intermediate_size": 1536, "num_hidden_layers": 30,
+                     "num_attention_heads": 9, "num_key_value_heads": 3,
+                     "max_position_embeddings": 8192, "rope_theta": 100000.0,
+                     "rms_norm_eps": 1e-5, "tie_word_embeddings": True,
+                     "bos_token_id": tokenizer.bos_token_id,
+                     "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                       "num_attention_heads": 12, "image_size": 512, "patch_size": 16},
+        scale_factor=4, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        pad_token_id=tokenizer.pad_token_id)
+    model = Idefics3ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = Idefics3Processor(
+        image_processor=Idefics3ImageProcessorPil(size={"longest_edge": 2048},
+                                                  max_image_size={"longest_edge": 512}),
+        tokenizer=tokenizer, image_seq_len=64, chat_template=IDEFICS3_CHAT_TEMPLATE)
+    tmp = dest.with_name(dest.name + ".tmp")
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    tmp.rename(dest)
+    return dest
+
+
+def real_frames(count: int) -> list[Any]:
+    from summarize_video.media.frames import sample_frames
+
+    path = MEDIA / VIDEO
+    if not path.is_file():
+        sys.exit(f"{path} not found: set SUMMARIZE_VIDEO_MEDIA to the shared media folder")
+    frames = list(sample_frames(path, interval=2.0, workers=1))
+    step = max(1, len(frames) // count)
+    return frames[::step][:count]
+
+
+def make_captioner(name: str, model: Path, tokens: int, batch: int) -> Any:
+    from summarize_video.captioning.onnx import OnnxCaptioner
+    from summarize_video.captioning.transformers import TransformersCaptioner
+
+    common = {"device": "cpu", "batch_size": batch, "max_new_tokens": tokens}
+    backend, precision = name.split("-")
+    if backend == "pt":
+        captioner = TransformersCaptioner(str(model), **common)
+        captioner.load()
+        if precision == "bf16":
+            import torch
+
+            captioner._model.to(torch.bfloat16)
+            captioner._dtype = torch.bfloat16
+        elif precision == "int8":
+            import torch
+
+            captioner._model = torch.ao.quantization.quantize_dynamic(
+                captioner._model, {torch.nn.Linear}, dtype=torch.qint8)
+        return captioner
+    exported = "fp32" if precision == "bf16" else precision
+    captioner = OnnxCaptioner(str(model), precision=exported, cache_dir=CACHE, **common)
+    captioner.load()
+    if captioner.runtime != "onnxruntime":
+        raise RuntimeError("the onnx route was not taken")
+    if backend == "openvino":
+        use_openvino(captioner, "f32" if precision == "fp32" else "bf16")
+    return captioner
+
+
+class _OpenVinoSession:
+    """An OpenVINO compiled model with onnxruntime's ``run(None, feeds)`` call."""
+
+    def __init__(self, path: Path, threads: int, precision: str) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        self.model = core.compile_model(str(path), "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision})
+
+    def run(self, _names: Any, feeds: dict[str, Any]) -> list[Any]:
+        result = self.model(feeds)
+        return [result[out] for out in self.model.outputs]
+
+
+def use_openvino(captioner: Any, precision: str) -> None:
+    """Run the onnx captioner's converted graphs with OpenVINO instead of onnxruntime."""
+    import torch
+
+    folder, threads = captioner.conversion_dir, max(1, torch.get_num_threads())
+    captioner._ort.vision = _OpenVinoSession(folder / "vision.onnx", threads, precision)
+    captioner._ort.decoder = _OpenVinoSession(folder / "decoder.onnx", threads, precision)
+
+
+def fixed_length(captioner: Any) -> None:
+    """Ban the end token so that every frame decodes exactly max_new_tokens steps."""
+    eos = captioner._processor.tokenizer.eos_token_id
+    captioner._model.generation_config.eos_token_id = -1  # never matched by onnx's loop
+    original = captioner._generation_kwargs
+
+    def kwargs(prompt_length: int = 0) -> dict[str, Any]:
+        out = original(prompt_length)
+        out["min_new_tokens"] = captioner.max_new_tokens
+        out["eos_token_id"] = eos
+        return out
+
+    captioner._generation_kwargs = kwargs
+
+
+def measure(captioner: Any, frames: list[Any], repeats: int) -> tuple[float, float]:
+    """Wall and CPU seconds per frame (the best of ``repeats``, after a warm-up batch). CPU
+    time is what to compare on cores shared with other work."""
+    captioner.caption(frames[: captioner.batch_size])  # warm-up
+    best, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        captioner.caption(frames)
+        best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    return best / len(frames), best_cpu / len(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--tokens", default="30,60")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--only", default=",".join(CANDIDATES))
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch and runtime threads (0: one per usable core); 1 makes "
+                        "CPU-time ratios trustworthy on busy shared cores")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch
+
+    from summarize_video.devices import configure_cpu_threads
+
+    configure_cpu_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
+          f"load {os.getloadavg()[0]:.2f}")
+    model = build_real_size_smolvlm(CACHE / "smolvlm-256m-random")
+    frames = real_frames(args.frames)
+    print(f"{len(frames)} frames of {VIDEO}, batch {args.batch}")
+    wanted = [c for c in args.only.split(",") if c]
+    for tokens in (int(t) for t in args.tokens.split(",")):
+        results: dict[str, tuple[float, float]] = {}
+        for name in wanted:
+            try:
+                captioner = make_captioner(name, model, tokens, args.batch)
+            except Exception as exc:  # a runtime that is not installed or cannot convert
+                print(f"  {name:14s} skipped: {str(exc).splitlines()[0][:120]}")
+                continue
+            fixed_length(captioner)
+            results[name] = wall, cpu = measure(captioner, frames, args.repeats)
+            base = results.get("pt-fp32")
+            ratios = f"{base[0] / wall:5.2f}x  {base[1] / cpu:5.2f}x" if base else "   -       - "
+            print(f"  {tokens} tokens  {name:14s} wall {wall:6.3f} s/frame  cpu {cpu:6.3f} "
+                  f"s/frame  ratio to pt-fp32 (wall, cpu) {ratios}  load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+            del captioner
+
+
+if __name__ == "__main__":
+    main()

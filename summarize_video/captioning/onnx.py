@@ -1,0 +1,131 @@
+"""The fast CPU captioner: the model loads as for ``transformers`` (same ``from_pretrained``
+code, prompts and clean-up), is converted once to ONNX (cached on disk, see
+``onnx_convert``) and decoded greedily with onnxruntime.
+
+Idefics3 / SmolVLM v1 models take this route. BLIP, Florence-2 and other chat VLMs stay on
+PyTorch (an info line says so), and so does every model on CUDA or MPS. A conversion that
+fails falls back to PyTorch with one warning line. ``precision``: ``int8`` (weights of the
+linear layers quantized, dynamic activations; the default) or ``fp32`` (the same greedy
+captions as the PyTorch backend).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..devices import available_cpus, resolve_device
+from ..errors import ConfigError
+from ..model_refs import first_line
+from ..options import CAPTION_PRECISIONS, DEFAULT_CAPTION_PRECISION, Options
+from ..prompting import CAPTION, CAPTION_CONTEXT, load_prompt
+from .guards import NewTokensNoRepeatNGram
+from .onnx_convert import Idefics3Runtime, conversion_key, convert_cached, default_root
+from .transformers import NO_REPEAT_NGRAM_SIZE, TransformersCaptioner, clean_caption
+
+log = logging.getLogger(__name__)
+
+
+class OnnxCaptioner(TransformersCaptioner):
+    """``TransformersCaptioner`` whose Idefics3 models run on onnxruntime on the CPU.
+
+    After ``load()``, ``runtime`` is ``"onnxruntime"`` or ``"pytorch"`` (the route taken) and
+    ``converted`` tells whether this load made the conversion (False: reused from the cache).
+    """
+
+    name = "onnx"
+
+    def __init__(self, model: str, *, precision: str = DEFAULT_CAPTION_PRECISION,
+                 cache_dir: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        if precision not in CAPTION_PRECISIONS:
+            raise ConfigError(f"unknown caption precision {precision!r}", stage="options",
+                              hint=f"use one of: {', '.join(CAPTION_PRECISIONS)}")
+        self.precision = precision
+        self.cache_dir = cache_dir
+        self.runtime: str | None = None
+        self.converted = False
+        self.conversion_dir: Path | None = None
+        self._ort: Idefics3Runtime | None = None
+
+    @classmethod
+    def from_options(cls, options: Options) -> OnnxCaptioner:
+        o = options
+        return cls(o.caption_model, device=o.device, batch_size=o.caption_batch_size,
+                   max_new_tokens=o.caption_max_new_tokens,
+                   prompt=load_prompt(CAPTION, o.prompts_dir).strip(),
+                   context_prompt=load_prompt(CAPTION_CONTEXT, o.prompts_dir),
+                   trust_remote_code=o.trust_remote_code, precision=o.caption_precision,
+                   cache_dir=o.cache_dir)
+
+    @classmethod
+    def available(cls, device: str) -> bool:
+        """Installed, and the device is the CPU (PyTorch stays the path on CUDA and MPS)."""
+        if importlib.util.find_spec("onnxruntime") is None:
+            return False
+        if not TransformersCaptioner.available(device):
+            return False
+        return resolve_device(device) == "cpu"
+
+    @property
+    def compute_type(self) -> str | None:
+        """The precision that captions, once on onnxruntime (provenance records it)."""
+        return self.precision if self.runtime == "onnxruntime" else None
+
+    def __repr__(self) -> str:
+        return (f"OnnxCaptioner({self.model_id!r}, family={self.family!r}, "
+                f"runtime={self.runtime!r}, precision={self.precision!r})")
+
+    def load(self) -> None:
+        """Load as ``transformers`` does, then convert (or reuse the conversion) and open the
+        onnxruntime sessions; any failure there leaves the PyTorch model in charge."""
+        if self.loaded:
+            return
+        super().load()
+        self.runtime = "pytorch"
+        if self.device != "cpu":
+            log.info("captioner onnx: %s runs on %s with PyTorch", self.model_id, self.device)
+            return
+        from .idefics3_graphs import supports
+
+        why_not = supports(self._model)
+        if why_not is not None:
+            log.info("captioner onnx: %s stays on PyTorch (%s)", self.model_id, why_not)
+            return
+        try:
+            key = conversion_key(self.model_id, self.commit, self.revision, self.precision)
+            folder, self.converted = convert_cached(self._model, key,
+                                                    default_root(self.cache_dir))
+            import torch
+
+            threads = min(torch.get_num_threads(), available_cpus())
+            self._ort = Idefics3Runtime(folder, self._model, threads)
+        except Exception as exc:
+            log.warning("captioner onnx: converting %s failed, captioning with PyTorch "
+                        "instead: %s", self.model_id, first_line(exc))
+            return
+        self.conversion_dir, self.runtime = folder, "onnxruntime"
+
+    def _caption_batch(self, images: Any, contexts: Any = None) -> list[str]:
+        if self._ort is None:
+            return super()._caption_batch(images, contexts)
+        inputs = self.build_inputs(images, contexts)
+        pixel_mask = inputs.get("pixel_attention_mask")
+        if pixel_mask is not None and not bool(pixel_mask.all()):  # padded tiles: not exported
+            return super()._caption_batch(images, contexts)
+        input_ids = inputs["input_ids"].numpy()
+        tokenizer = self._processor.tokenizer
+        gen = self._model.generation_config
+        eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
+        eos_ids = [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])
+                   if e is not None]
+        pad = gen.pad_token_id if gen.pad_token_id is not None else tokenizer.pad_token_id
+        new_tokens = self._ort.generate(
+            input_ids, inputs["attention_mask"].numpy(), inputs["pixel_values"].numpy(),
+            max_new_tokens=self.max_new_tokens, eos_ids=eos_ids,
+            pad_id=int(pad if pad is not None else eos_ids[0]),
+            logits_processor=NewTokensNoRepeatNGram(NO_REPEAT_NGRAM_SIZE, input_ids.shape[1]))
+        texts = self._processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return [clean_caption(t) for t in texts]
