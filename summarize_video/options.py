@@ -102,6 +102,18 @@ NUMBER_RANGES: dict[str, tuple[float | None, bool, float | None]] = {
 }
 
 
+# The options that take one of a few words: the words, and what the error calls the option.
+_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "sampling": (SAMPLING_MODES, "sampling mode"),
+    "caption_context": (CAPTION_CONTEXT_MODES, "caption context"),
+    "transcript_source": (TRANSCRIPT_SOURCES, "transcript source"),
+    "vad": (VAD_MODES, "VAD"),
+    "ocr": (OCR_MODES, "--ocr value"),
+    "caption_precision": (CAPTION_PRECISIONS, "caption precision"),
+    "compute_type": (COMPUTE_TYPES, "compute type"),
+}
+
+
 @dataclass(frozen=True)
 class Options:
     # Seconds between sampled frames.
@@ -228,30 +240,11 @@ class Options:
     def __post_init__(self) -> None:
         for name, bounds in NUMBER_RANGES.items():
             check_number(name, getattr(self, name), *bounds)
-        if self.sampling not in SAMPLING_MODES:
-            raise ConfigError(f"unknown sampling mode {self.sampling!r}", stage="options",
-                              hint=f"use one of {', '.join(SAMPLING_MODES)}")
-        if self.caption_context not in CAPTION_CONTEXT_MODES:
-            raise ConfigError(f"unknown caption context {self.caption_context!r}",
-                              stage="options",
-                              hint=f"use one of {', '.join(CAPTION_CONTEXT_MODES)}")
-        if self.transcript_source not in TRANSCRIPT_SOURCES:
-            raise ConfigError(f"unknown transcript source {self.transcript_source!r}",
-                              stage="options",
-                              hint=f"use one of {', '.join(TRANSCRIPT_SOURCES)}")
-        if self.vad not in VAD_MODES:
-            raise ConfigError(f"unknown VAD {self.vad!r}", stage="options",
-                              hint=f"use one of {', '.join(VAD_MODES)}")
-        if self.ocr not in OCR_MODES:
-            raise ConfigError(f"unknown --ocr value {self.ocr!r}", stage="options",
-                              hint=f"use one of {', '.join(OCR_MODES)}")
-        if self.caption_precision not in CAPTION_PRECISIONS:
-            raise ConfigError(f"unknown caption precision {self.caption_precision!r}",
-                              stage="options",
-                              hint=f"use one of {', '.join(CAPTION_PRECISIONS)}")
-        if self.compute_type not in COMPUTE_TYPES:
-            raise ConfigError(f"unknown compute type {self.compute_type!r}", stage="options",
-                              hint=f"use one of {', '.join(COMPUTE_TYPES)}")
+        for name, (choices, what) in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(f"unknown {what} {value!r}", stage="options",
+                                  hint=f"use one of {', '.join(choices)}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be at least 1", stage="options")
         if self.caption_batch_size < 1:

@@ -140,7 +140,7 @@ def test_ocr_option_values_and_where_they_come_from(tmp_path: Path,
 
 
 def test_ocr_is_in_the_ledger_fingerprint_and_the_screen_key() -> None:
-    o = Options(transcriber="whisper", prompts_dir=PROMPTS)
+    o = Options(transcriber="whisper", captioner="transformers", prompts_dir=PROMPTS)
     # The default leaves earlier ledger digests as they were; the other values change them.
     assert fp.ledger_fingerprint(o) == "33264f155bbd9adda560aa7765b30667"  # test_fingerprint's
     assert len({fp.ledger_fingerprint(o.replace(ocr=v)) for v in ("auto", "on", "off")}) == 3

@@ -133,6 +133,18 @@ def _later(params: dict[str, Any], o: Options, names: tuple[str, ...]) -> dict[s
 # --- cache keys -------------------------------------------------------------------------------
 
 
+def _frame_choice(o: Options) -> dict[str, Any]:
+    """The options that choose the frames captions and screen text are made from (their keys
+    in the order the caption key has always had them; scene or interval last)."""
+    choice: dict[str, Any] = {"max_side": o.frame_max_side, "sampling": o.sampling,
+                              "dedup": o.dedup_threshold}
+    if o.sampling == "scene":
+        choice["scene"] = [getattr(o, name) for name in SCENE_FIELDS]
+    else:
+        choice["interval"] = o.interval
+    return choice
+
+
 def caption_key(o: Options, captioner: Any, prompt: str, context_prompt: str,
                 transcript: dict[str, Any] | None) -> dict[str, Any]:
     """Everything that changes the captions of a file: the captioner as built (its name,
@@ -143,15 +155,9 @@ def caption_key(o: Options, captioner: Any, prompt: str, context_prompt: str,
         "revision": getattr(captioner, "revision", None),
         "prompt": text_hash(prompt),
         "max_new_tokens": o.caption_max_new_tokens,
-        "max_side": o.frame_max_side,
-        "sampling": o.sampling,
-        "dedup": o.dedup_threshold,
+        **_frame_choice(o),
         "context": o.caption_context,
     }
-    if o.sampling == "scene":
-        params.update(scene=[getattr(o, name) for name in SCENE_FIELDS])
-    else:
-        params.update(interval=o.interval)
     if o.caption_context == "speech":
         params.update(context_prompt=text_hash(context_prompt), transcript=transcript)
     return _later(params, o, CAPTION_FIELDS)
@@ -191,19 +197,12 @@ def transcript_key(o: Options, transcriber: Any) -> dict[str, Any]:
 def screen_key(o: Options, reader: Any) -> dict[str, Any]:
     """Everything that changes the text read on a file's frames: the reader as built and the
     frame-choosing options."""
-    params: dict[str, Any] = {
+    return {
         "reader": backend_name(reader),
         "model": reader.model_id,
         "min_score": getattr(reader, "min_score", None),
-        "max_side": o.frame_max_side,
-        "sampling": o.sampling,
-        "dedup": o.dedup_threshold,
+        **_frame_choice(o),
     }
-    if o.sampling == "scene":
-        params.update(scene=[getattr(o, name) for name in SCENE_FIELDS])
-    else:
-        params.update(interval=o.interval)
-    return params
 
 
 # --- the result's settings, the ledger, provenance --------------------------------------------
