@@ -71,9 +71,10 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
 # --- CPU threads shared by the overlapped stages -------------------------------------------------
 
 # CPU core-seconds each backend spends, measured on 2 cores with the default models: per
-# captioned frame (SmolVLM-256M, ~30 new tokens), and per second of audio (whisper base).
+# captioned frame (SmolVLM-256M, ~30 new tokens; onnx at int8: benchmarks/captioning.py), and
+# per second of audio (whisper base).
 # A backend may say its own with a ``cpu_cost`` attribute.
-CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0}
+CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0, "onnx": 1.5}
 TRANSCRIBE_CORE_S_PER_AUDIO_S: dict[str, float] = {"faster-whisper": 0.25, "whisper": 1.2}
 # Seconds between frames assumed for scene sampling (shots of a talk or a film).
 SCENE_FRAME_EVERY_S = 8.0
