@@ -21,8 +21,9 @@ from summarize_video.testing.chat_server import ChatServer
 from tests.clips import make_clip
 from tests.support import ROOT, cli_args
 
-# A line the run logs (with -v) while frames are being decoded and captioned in children.
-WORK_STARTED = "silence gate:"
+# A line the run logs (with -v) while frames are being decoded and captioned in children
+# ("energy gate: ..." or "silero gate: ...").
+WORK_STARTED = " gate: "
 NOISE = ("Traceback", "Fatal Python error", "BrokenPipeError", "Exception ignored")
 
 
