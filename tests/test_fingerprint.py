@@ -19,6 +19,7 @@ from summarize_video.pipeline import fingerprint as fp
 from summarize_video.pipeline.cache import Cache, stable_key
 from summarize_video.transcription import registry as transcription
 from summarize_video.transcription.whisper import WhisperBackend
+from tests.support import LEDGER_DIGEST
 
 SHAPING = {
     "caption": (*fp.CAPTION_FIELDS, *fp.INTERVAL_FIELDS),
@@ -109,7 +110,7 @@ def test_keys_and_fingerprints_are_those_earlier_versions_wrote() -> None:
     when captions became one sentence (default cap 60 -> 32 tokens, caption prompts asking for
     at most 25 words): captions made before are not those a run makes now."""
     w = Options(transcriber="whisper", captioner="transformers")
-    assert fp.ledger_fingerprint(w) == "33264f155bbd9adda560aa7765b30667"
+    assert fp.ledger_fingerprint(w) == LEDGER_DIGEST
     assert fp.ledger_fingerprint(w.replace(sampling="scene", focus="q", trust_remote_code=True)
                                  ) == "8c6d9aae3ed50f1cf87e12af800bd763"
     assert fp.ledger_fingerprint(w.replace(no_llm=True, caption_context="speech")

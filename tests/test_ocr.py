@@ -25,7 +25,7 @@ from summarize_video.pipeline import fingerprint as fp
 from summarize_video.reasoning import synthesis
 from summarize_video.timeline import Caption, ScreenText, build_timeline, merge
 from summarize_video.transcription.base import Segment
-from tests.support import ROOT, cli_args, user_message
+from tests.support import LEDGER_DIGEST, ROOT, cli_args, user_message
 
 # The repository's prompt files (an editable install elsewhere may ship older ones).
 PROMPTS = ROOT / "prompts"
@@ -142,7 +142,7 @@ def test_ocr_option_values_and_where_they_come_from(tmp_path: Path,
 def test_ocr_is_in_the_ledger_fingerprint_and_the_screen_key() -> None:
     o = Options(transcriber="whisper", captioner="transformers", prompts_dir=PROMPTS)
     # The default leaves earlier ledger digests as they were; the other values change them.
-    assert fp.ledger_fingerprint(o) == "33264f155bbd9adda560aa7765b30667"  # test_fingerprint's
+    assert fp.ledger_fingerprint(o) == LEDGER_DIGEST
     assert len({fp.ledger_fingerprint(o.replace(ocr=v)) for v in ("auto", "on", "off")}) == 3
     assert "screen.md" in fp.prompt_files(o.replace(ocr="on"))
 
