@@ -68,6 +68,7 @@ def test_int8_runs_on_onnxruntime_and_captions_every_frame(
     folder = fast.conversion_dir
     assert folder is not None and "int8" in folder.name
     assert sorted(p.name for p in folder.iterdir()) == ["decoder.onnx", "meta.json",
+                                                        "vision.int8-static.onnx",
                                                         "vision.onnx"]
 
 
