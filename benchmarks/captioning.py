@@ -12,7 +12,9 @@ per frame and the ratio to PyTorch fp32 measured in the same run. Usage::
     PYTHONPATH=$PWD python benchmarks/captioning.py --frames 4 --tokens 30 --only pt-fp32,onnx-int8
 
 Candidates: ``pt-fp32`` (today's path), ``pt-bf16``, ``pt-int8`` (torch dynamic int8 on the
-linear layers), ``onnx-fp32`` / ``onnx-int8`` (the ``onnx`` captioner), ``openvino-fp32`` /
+linear layers), ``onnx-fp32`` / ``onnx-int8`` (the ``onnx`` captioner; int8: static int8
+vision encoder on OpenVINO), ``onnx-int8dyn`` (its int8 before: dynamic int8 vision encoder on
+onnxruntime), ``openvino-fp32`` /
 ``openvino-bf16`` (our fp32 ONNX export compiled by OpenVINO with that inference precision,
 when installed), ``openvino-int8`` (the onnx captioner's int8 graphs compiled by OpenVINO).
 The model and the conversions are kept in ``benchmarks/.cache/captioning/`` between runs.
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "captioning"
 MEDIA = Path(os.environ.get("SUMMARIZE_VIDEO_MEDIA", ROOT.parent / "shared" / "media"))
 VIDEO = "speech_video/talk_ted_clip_hardsubs_videolingo_demo.mp4"
-CANDIDATES = ("pt-fp32", "pt-bf16", "pt-int8", "onnx-fp32", "onnx-int8",
+CANDIDATES = ("pt-fp32", "pt-bf16", "pt-int8", "onnx-fp32", "onnx-int8dyn", "onnx-int8",
               "openvino-fp32", "openvino-bf16", "openvino-int8")
 
 
@@ -135,11 +137,16 @@ def make_captioner(name: str, model: Path, tokens: int, batch: int) -> Any:
             captioner._model = torch.ao.quantization.quantize_dynamic(
                 captioner._model, {torch.nn.Linear}, dtype=torch.qint8)
         return captioner
-    exported = "fp32" if precision == "bf16" else precision
+    exported = {"bf16": "fp32", "int8dyn": "int8"}.get(precision, precision)
     captioner = OnnxCaptioner(str(model), precision=exported, cache_dir=CACHE, **common)
+    start = time.perf_counter()
     captioner.load()
     if captioner.runtime != "onnxruntime":
         raise RuntimeError("the onnx route was not taken")
+    print(f"  {name:14s} loaded (converted: {captioner.converted}) in "
+          f"{time.perf_counter() - start:.1f} s, vision on {captioner._ort.vision_runtime}")
+    if precision == "int8dyn":
+        use_dynamic_vision(captioner)
     if backend == "openvino":
         use_openvino(captioner, "f32" if precision == "fp32" else "bf16")
     return captioner
@@ -167,6 +174,18 @@ def use_openvino(captioner: Any, precision: str) -> None:
     folder, threads = captioner.conversion_dir, max(1, torch.get_num_threads())
     captioner._ort.vision = _OpenVinoSession(folder / "vision.onnx", threads, precision)
     captioner._ort.decoder = _OpenVinoSession(folder / "decoder.onnx", threads, precision)
+
+
+def use_dynamic_vision(captioner: Any) -> None:
+    """The int8 vision graph before static int8: dynamic int8 on onnxruntime."""
+    import onnxruntime as ort
+    import torch
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    captioner._ort.vision = ort.InferenceSession(str(captioner.conversion_dir / "vision.onnx"),
+                                                 opts, providers=["CPUExecutionProvider"])
 
 
 def fixed_length(captioner: Any) -> None:

@@ -68,6 +68,7 @@ def test_int8_runs_on_onnxruntime_and_captions_every_frame(
     folder = fast.conversion_dir
     assert folder is not None and "int8" in folder.name
     assert sorted(p.name for p in folder.iterdir()) == ["decoder.onnx", "meta.json",
+                                                        "vision.int8-static.onnx",
                                                         "vision.onnx"]
 
 
@@ -185,3 +186,34 @@ def test_cli_refuses_an_unknown_precision(tmp_path: Path, tiny_models: dict[str,
                                   "--no-llm", "--caption-precision", "fp16"])
     assert res.exit_code == 2
     assert "fp16" in res.output and "Traceback" not in res.output
+
+
+def test_int8_vision_is_static_int8_on_openvino_and_close_to_fp32(
+        tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    import numpy as np
+    import onnx
+    import torch
+
+    from summarize_video.captioning.idefics3_graphs import VisionGraph
+
+    frames = real_frames()
+    fast = onnx_captioner(tiny_models["smolvlm"], tmp_path, precision="int8", batch_size=4)
+    assert all(fast.caption(frames))
+    assert fast._ort is not None and fast._ort.vision_runtime == "openvino"
+    folder = fast.conversion_dir
+    assert folder is not None
+    graph = onnx.load(str(folder / "vision.int8-static.onnx"))
+    made_by = {out: node for node in graph.graph.node for out in node.output}
+    matmuls = [n for n in graph.graph.node if n.op_type == "MatMul"]
+    # Every matrix product reads quantized inputs: the attention's two per layer included.
+    layers = len(fast._model.model.vision_model.encoder.layers)
+    assert len(matmuls) >= 8 * layers
+    assert all(made_by[i].op_type == "DequantizeLinear" for n in matmuls for i in n.input)
+    pixels = fast.build_inputs([f.image.convert("RGB") for f in frames])["pixel_values"]
+    pixels = pixels.reshape(-1, *pixels.shape[-3:])
+    with torch.no_grad():
+        expected = VisionGraph(fast._model).eval()(pixels).numpy()
+    got = fast._ort.vision.run(None, {"pixel_values": pixels.numpy()})[0]
+    cosine = (got * expected).sum() / np.linalg.norm(got) / np.linalg.norm(expected)
+    assert cosine > 0.98

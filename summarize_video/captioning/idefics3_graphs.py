@@ -92,12 +92,15 @@ class DecoderStep(nn.Module):
         k = k * cos + _rotate_half(k) * sin
         k = torch.cat([past_k, k], dim=2)
         v = torch.cat([past_v, v], dim=2)
+        # Grouped-query attention without copying the cache once per query head: the query
+        # heads that share a key/value head are stacked as rows of one product.
         groups = self.heads // self.kv_heads
-        kk = k.repeat_interleave(groups, dim=1)
-        vv = v.repeat_interleave(groups, dim=1)
-        scores = torch.matmul(q, kk.transpose(2, 3)) * (self.head_dim ** -0.5) + mask
+        qg = q.reshape(b, self.kv_heads, groups * t, self.head_dim)
+        scores = torch.matmul(qg, k.transpose(2, 3)) * (self.head_dim ** -0.5)
+        scores = scores + mask.repeat(1, 1, groups, 1)
         probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-        out = torch.matmul(probs, vv).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+        out = torch.matmul(probs, v).reshape(b, self.heads, t, self.head_dim)
+        out = out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
         return attn.o_proj(out), k, v
 
     def forward(self, embeds: torch.Tensor, attention_mask: torch.Tensor,

@@ -4,8 +4,9 @@ code, prompts and clean-up), is converted once to ONNX (cached on disk, see
 
 Idefics3 / SmolVLM v1 models take this route. BLIP, Florence-2 and other chat VLMs stay on
 PyTorch (an info line says so), and so does every model on CUDA or MPS. A conversion that
-fails falls back to PyTorch with one warning line. ``precision``: ``int8`` (weights of the
-linear layers quantized, dynamic activations; the default) or ``fp32`` (the same greedy
+fails falls back to PyTorch with one warning line. ``precision``: ``int8`` (the default: the
+vision encoder in static int8 on OpenVINO, see ``onnx_int8``, or dynamic int8 on onnxruntime
+without OpenVINO; the decoder's linear layers in dynamic int8) or ``fp32`` (the same greedy
 captions as the PyTorch backend).
 """
 
@@ -96,8 +97,9 @@ class OnnxCaptioner(TransformersCaptioner):
             return
         try:
             key = conversion_key(self.model_id, self.commit, self.revision, self.precision)
+            calibration = self._calibration() if self.precision == "int8" else None
             folder, self.converted = convert_cached(self._model, key,
-                                                    default_root(self.cache_dir))
+                                                    default_root(self.cache_dir), calibration)
             import torch
 
             threads = min(torch.get_num_threads(), available_cpus())
@@ -107,6 +109,14 @@ class OnnxCaptioner(TransformersCaptioner):
                         "instead: %s", self.model_id, first_line(exc))
             return
         self.conversion_dir, self.runtime = folder, "onnxruntime"
+
+    def _calibration(self) -> Any:
+        """Pixel values of generated pictures, through the model's processor, to calibrate
+        the static int8 vision graph on."""
+        from .onnx_int8 import calibration_pictures
+
+        pixels = self.build_inputs(calibration_pictures())["pixel_values"].numpy()
+        return pixels.reshape(-1, *pixels.shape[-3:])
 
     def _caption_batch(self, images: Any, contexts: Any = None) -> list[str]:
         if self._ort is None:

@@ -23,8 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .onnx_int8 import STATIC_VISION, OpenVinoSession, openvino_installed, quantize_vision_static
+
 # Bump when the exported graphs change: older conversions are then never read.
-CONVERTER_VERSION = 1
+# 2: int8 adds a static int8 (QDQ) vision graph, calibrated, for OpenVINO.
+CONVERTER_VERSION = 2
 VISION, DECODER, META = "vision.onnx", "decoder.onnx", "meta.json"
 OPSET = 17
 
@@ -70,8 +73,9 @@ def conversion_key(model_id: str, commit: str | None, revision: str | None,
     return key
 
 
-def _export(model: Any, dest: Path, precision: str) -> None:
-    """Write vision.onnx and decoder.onnx for ``model`` into ``dest``."""
+def _export(model: Any, dest: Path, precision: str, calibration: Any = None) -> None:
+    """Write vision.onnx and decoder.onnx for ``model`` into ``dest`` (int8: dynamic int8,
+    and with ``calibration`` pixels also the static int8 vision graph)."""
     import torch
 
     from .idefics3_graphs import DecoderStep, VisionGraph
@@ -111,14 +115,19 @@ def _export(model: Any, dest: Path, precision: str) -> None:
         try:
             for src, out in ((raw, DECODER), (raw_vision, VISION)):
                 quantize_dynamic(str(src), str(dest / out), weight_type=QuantType.QInt8)
-                src.unlink()
         finally:
             logging.disable(logging.NOTSET)
+        if calibration is not None:
+            quantize_vision_static(raw_vision, dest / STATIC_VISION, calibration)
+        raw.unlink()
+        raw_vision.unlink()
 
 
-def convert_cached(model: Any, key: dict[str, Any], root: Path) -> tuple[Path, bool]:
+def convert_cached(model: Any, key: dict[str, Any], root: Path,
+                   calibration: Any = None) -> tuple[Path, bool]:
     """The folder holding ``model``'s conversion for ``key`` (made now if missing), and
-    whether it was made now. Raises whatever the export raises; nothing partial is kept."""
+    whether it was made now (``calibration``: pixel values for static int8). Raises whatever
+    the export raises; nothing partial is kept."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     final = root / f"idefics3-{key['precision']}-{digest}"
     meta_path = final / META
@@ -130,7 +139,7 @@ def convert_cached(model: Any, key: dict[str, Any], root: Path) -> tuple[Path, b
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
     try:
-        _export(model, work, key["precision"])
+        _export(model, work, key["precision"], calibration)
         (work / META).write_text(json.dumps({"key": key, "reused": 0}, indent=1))
         if final.exists():  # a broken leftover (no meta) or a race lost: replace it
             shutil.rmtree(final, ignore_errors=True)
@@ -164,7 +173,12 @@ class Idefics3Runtime:
         # Idle threads sleep instead of spinning: transcription shares these cores.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
-        self.vision = ort.InferenceSession(str(folder / VISION), opts, providers=providers)
+        self.vision_runtime = "onnxruntime"
+        if (folder / STATIC_VISION).is_file() and openvino_installed():
+            self.vision = OpenVinoSession(folder / STATIC_VISION, threads)
+            self.vision_runtime = "openvino"
+        else:
+            self.vision = ort.InferenceSession(str(folder / VISION), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(folder / DECODER), opts, providers=providers)
         text = model.model.text_model
         self.embed = text.embed_tokens.weight.detach().float().numpy()
