@@ -9,76 +9,16 @@ first. Compute does not depend on the weights' values, so the figures are a user
 from __future__ import annotations
 
 import resource
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import av
 
+from summarize_video.testing.real_size_models import build_real_size_smolvlm
+
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 TED = "speech_video/talk_ted_clip_hardsubs_videolingo_demo.mp4"
-VOCAB = 49280  # SmolLM2's
-
-
-def build_real_size_smolvlm(dest: Path) -> Path:
-    """SmolVLM-256M-Instruct's dimensions with random weights: SigLIP 768 wide x 12 layers at
-    512 px, patch 16, scale factor 4 (64 image tokens); SmolLM2-135M text (576 wide, 30
-    layers, 9 heads, 3 kv heads, intermediate 1536, vocab 49280, rope theta 100000)."""
-    if (dest / "config.json").is_file():
-        return dest
-    import torch
-    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
-    from transformers import (
-        Idefics3Config,
-        Idefics3ForConditionalGeneration,
-        Idefics3ImageProcessorPil,
-        Idefics3Processor,
-        PreTrainedTokenizerFast,
-    )
-
-    from summarize_video.testing.tiny_captioners import IDEFICS3_CHAT_TEMPLATE
-
-    torch.manual_seed(0)
-    specials = ["<unk>", "<|im_start|>", "<end_of_utterance>", "<pad>", "<image>",
-                "<fake_token_around_image>", "<global-img>"]
-    words = ["User", "Assistant", ":", ".", *(f"w{i}" for i in range(VOCAB))]
-    vocab: dict[str, int] = {t: i for i, t in enumerate(specials)}
-    for w in words:
-        if len(vocab) >= VOCAB:
-            break
-        vocab.setdefault(w, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in specials])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
-                                        bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-                                        pad_token="<pad>")
-    eos = tokenizer.eos_token_id
-    config = Idefics3Config(
-        text_config={"model_type": "llama", "vocab_size": VOCAB, "hidden_size": 576,
-                     "intermediate_size": 1536, "num_hidden_layers": 30,
-                     "num_attention_heads": 9, "num_key_value_heads": 3,
-                     "max_position_embeddings": 8192, "rope_theta": 100000.0,
-                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos,
-                     "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": True},
-        vision_config={"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
-                       "num_attention_heads": 12, "image_size": 512, "patch_size": 16},
-        scale_factor=4, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        pad_token_id=tokenizer.pad_token_id)
-    model = Idefics3ForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    processor = Idefics3Processor(
-        image_processor=Idefics3ImageProcessorPil(size={"longest_edge": 2048},
-                                                  max_image_size={"longest_edge": 512}),
-        tokenizer=tokenizer, image_seq_len=64, chat_template=IDEFICS3_CHAT_TEMPLATE)
-    partial = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    processor.save_pretrained(partial)
-    partial.rename(dest)
-    return dest
 
 
 def whisper_base(cache: Path) -> Path:

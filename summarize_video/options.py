@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,23 @@ NUMBER_RANGES: dict[str, tuple[float | None, bool, float | None]] = {
     "timeout": (0.0, True, MAX_TIMEOUT_S),
     "max_pixels": (0, False, None),
 }
+
+
+# Where the cache (and the ledger, and converted models) live unless told otherwise.
+CACHE_ENV = "SUMMARIZE_VIDEO_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$SUMMARIZE_VIDEO_CACHE_DIR``, else the platform's user cache folder."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "summarize-video"
 
 
 # The options that take one of a few words: the words, and what the error calls the option.

@@ -14,7 +14,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from summarize_video.cli.main import cli
-from summarize_video.pipeline.cache import CACHE_ENV, Cache, default_cache_dir, stable_key
+from summarize_video.options import CACHE_ENV, default_cache_dir
+from summarize_video.pipeline.cache import Cache, stable_key
 from tests.clips import make_clip
 from tests.support import cli_args
 

@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..options import default_cache_dir
 from .onnx_int8 import STATIC_VISION, OpenVinoSession, openvino_installed, quantize_vision_static
 
 # Bump when the exported graphs change: older conversions are then never read.
@@ -35,17 +35,7 @@ OPSET = 17
 def default_root(cache_dir: Path | None) -> Path:
     """Where converted models live: ``converted/`` in the cache folder (``cache_dir``, else
     ``$SUMMARIZE_VIDEO_CACHE_DIR``, else the user cache folder)."""
-    if cache_dir is None and os.environ.get("SUMMARIZE_VIDEO_CACHE_DIR"):
-        cache_dir = Path(os.environ["SUMMARIZE_VIDEO_CACHE_DIR"]).expanduser()
-    if cache_dir is None:
-        if sys.platform == "win32":
-            base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-        elif sys.platform == "darwin":
-            base = Path.home() / "Library" / "Caches"
-        else:
-            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        cache_dir = base / "summarize-video"
-    return Path(cache_dir) / "converted"
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / "converted"
 
 
 def _local_files(folder: Path) -> list[list[Any]]:

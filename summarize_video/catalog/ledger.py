@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LedgerError, StorageError
-from ..options import Options
-from ..pipeline.cache import DAMAGED, FULL, db_problem, default_cache_dir, limit_pages
+from ..options import Options, default_cache_dir
+from ..pipeline.cache import DAMAGED, FULL, db_problem, limit_pages
 from ..pipeline.fingerprint import (
     CAPTION_FIELDS,
     INTERVAL_FIELDS,

@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from ..captioning.registry import CAPTIONERS
 from ..catalog.ledger import LEDGER_ENV, LEDGER_NAME
 from ..options import (
+    CACHE_ENV,
     CAPTION_CONTEXT_MODES,
     CAPTION_PRECISIONS,
     COMPUTE_TYPES,
@@ -27,7 +28,6 @@ from ..options import (
     VAD_MODES,
     Options,
 )
-from ..pipeline.cache import CACHE_ENV
 from ..reasoning.registry import REASONERS
 from ..transcription.registry import TRANSCRIBERS
 from .config import Check, resolve

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, StorageError
+from ..options import default_cache_dir
 
-CACHE_ENV = "SUMMARIZE_VIDEO_CACHE_DIR"
 DB_NAME = "cache.sqlite3"
 # Bump when the stored value format of any stage changes: old entries are then never read.
 SCHEMA = 1
@@ -42,19 +41,6 @@ FILE_VERSION = 1
 # Backend class names that keys held before version 1, and the registry names now held.
 _RENAMED = {"captioner": {"TransformersCaptioner": "transformers"},
             "transcriber": {"WhisperTranscriber": "whisper"}}
-
-
-def default_cache_dir() -> Path:
-    """``$SUMMARIZE_VIDEO_CACHE_DIR``, else the platform's user cache folder."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "summarize-video"
 
 
 def stable_key(stage: str, file_hash: str, params: dict[str, Any]) -> str:
