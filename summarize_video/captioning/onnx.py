@@ -21,7 +21,6 @@ from ..devices import available_cpus, resolve_device
 from ..errors import ConfigError
 from ..model_refs import first_line
 from ..options import CAPTION_PRECISIONS, DEFAULT_CAPTION_PRECISION, Options
-from ..prompting import CAPTION, CAPTION_CONTEXT, load_prompt
 from .guards import NewTokensNoRepeatNGram
 from .onnx_convert import Idefics3Runtime, conversion_key, convert_cached, default_root
 from .transformers import NO_REPEAT_NGRAM_SIZE, TransformersCaptioner, clean_caption
@@ -53,13 +52,8 @@ class OnnxCaptioner(TransformersCaptioner):
 
     @classmethod
     def from_options(cls, options: Options) -> OnnxCaptioner:
-        o = options
-        return cls(o.caption_model, device=o.device, batch_size=o.caption_batch_size,
-                   max_new_tokens=o.caption_max_new_tokens,
-                   prompt=load_prompt(CAPTION, o.prompts_dir).strip(),
-                   context_prompt=load_prompt(CAPTION_CONTEXT, o.prompts_dir),
-                   trust_remote_code=o.trust_remote_code, precision=o.caption_precision,
-                   cache_dir=o.cache_dir)
+        return cls(options.caption_model, **cls.option_values(options),
+                   precision=options.caption_precision, cache_dir=options.cache_dir)
 
     @classmethod
     def available(cls, device: str) -> bool:

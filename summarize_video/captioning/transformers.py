@@ -115,12 +115,16 @@ class TransformersCaptioner:
     @classmethod
     def from_options(cls, options: Options) -> TransformersCaptioner:
         """The captioner ``options`` describe, with the prompts of ``options.prompts_dir``."""
-        o = options
-        return cls(o.caption_model, device=o.device, batch_size=o.caption_batch_size,
-                   max_new_tokens=o.caption_max_new_tokens,
-                   prompt=load_prompt(CAPTION, o.prompts_dir).strip(),
-                   context_prompt=load_prompt(CAPTION_CONTEXT, o.prompts_dir),
-                   trust_remote_code=o.trust_remote_code)
+        return cls(options.caption_model, **cls.option_values(options))
+
+    @staticmethod
+    def option_values(o: Options) -> dict[str, Any]:
+        """The keywords every transformers-family captioner takes from ``Options``."""
+        return dict(device=o.device, batch_size=o.caption_batch_size,
+                    max_new_tokens=o.caption_max_new_tokens,
+                    prompt=load_prompt(CAPTION, o.prompts_dir).strip(),
+                    context_prompt=load_prompt(CAPTION_CONTEXT, o.prompts_dir),
+                    trust_remote_code=o.trust_remote_code)
 
     @classmethod
     def available(cls, device: str) -> bool:
