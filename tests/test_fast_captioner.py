@@ -177,6 +177,14 @@ def test_cli_captioner_onnx_records_backend_and_precision(
     assert data["captions"] and all(c["text"] for c in data["captions"])
     cache = Path(os.environ["SUMMARIZE_VIDEO_CACHE_DIR"]) / "converted"
     assert [p.name.split("-")[1] for p in cache.iterdir()] == ["fp32"]
+    # Again, every caption from the cache (no model loads): the same record.
+    again = cli_runner.invoke(cli, [str(video), *cli_args(tiny_models, tmp_path / "again"),
+                                    "--no-llm", "--format", "json", "--captioner", "onnx",
+                                    "--caption-precision", "fp32", "--interval", "1"])
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((tmp_path / "again" / "c.summary.json").read_text(encoding="utf-8"))
+    assert rerun["cache"]["captions"] == "hit"
+    assert rerun["provenance"]["models"]["captioner"] == record
 
 
 def test_cli_refuses_an_unknown_precision(tmp_path: Path, tiny_models: dict[str, Path],

@@ -66,8 +66,10 @@ class OnnxCaptioner(TransformersCaptioner):
 
     @property
     def compute_type(self) -> str | None:
-        """The precision that captions, once on onnxruntime (provenance records it)."""
-        return self.precision if self.runtime == "onnxruntime" else None
+        """The precision that captions (provenance records it): the one asked for, as the
+        caption key has it, unless loading left the PyTorch model in charge. A run whose
+        captions all come from the cache never loads the model and records the same."""
+        return None if self.runtime == "pytorch" else self.precision
 
     def __repr__(self) -> str:
         return (f"OnnxCaptioner({self.model_id!r}, family={self.family!r}, "
