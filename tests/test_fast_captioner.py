@@ -72,6 +72,34 @@ def test_int8_runs_on_onnxruntime_and_captions_every_frame(
                                                         "vision.onnx"]
 
 
+def test_sessions_follow_the_threads_captioning_may_use(
+        tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """While transcription runs captioning gets a share of the cores, then all of them: the
+    sessions (their threads fixed when they open) follow, one set per count, opened once."""
+    import torch
+
+    from summarize_video.devices import available_cpus
+
+    if available_cpus() < 2:
+        pytest.skip("needs two usable cores")
+    frames = real_frames()[:2]
+    fast = onnx_captioner(tiny_models["smolvlm"], tmp_path, precision="fp32", batch_size=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        first = fast.caption(frames)
+        torch.set_num_threads(2)
+        assert fast.caption(frames) == first
+        torch.set_num_threads(1)
+        fast.caption(frames)
+    finally:
+        torch.set_num_threads(before)
+    assert sorted(fast._runtimes) == [1, 2]
+    opened = {n: rt.decoder.get_session_options().intra_op_num_threads
+              for n, rt in fast._runtimes.items()}
+    assert opened == {1: 1, 2: 2}
+
+
 def test_conversion_is_cached_and_reused_without_a_new_export(
         tiny_models: dict[str, Path], tmp_path: Path, clip: Path) -> None:
     frames = list(sample_frames(clip, interval=1.0, workers=1))[:2]

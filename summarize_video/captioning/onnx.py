@@ -49,6 +49,8 @@ class OnnxCaptioner(TransformersCaptioner):
         self.converted = False
         self.conversion_dir: Path | None = None
         self._ort: Idefics3Runtime | None = None
+        # The runtimes opened so far, by thread count (their threads are fixed when they open).
+        self._runtimes: dict[int, Idefics3Runtime] = {}
 
     @classmethod
     def from_options(cls, options: Options) -> OnnxCaptioner:
@@ -100,11 +102,25 @@ class OnnxCaptioner(TransformersCaptioner):
 
             threads = min(torch.get_num_threads(), available_cpus())
             self._ort = Idefics3Runtime(folder, self._model, threads)
+            self._runtimes[threads] = self._ort
         except Exception as exc:
             log.warning("captioner onnx: converting %s failed, captioning with PyTorch "
                         "instead: %s", self.model_id, first_line(exc))
             return
         self.conversion_dir, self.runtime = folder, "onnxruntime"
+
+    def _runtime_now(self) -> Idefics3Runtime:
+        """The runtime for the threads captioning may use now (torch's count in this thread,
+        which the pipeline raises once the transcript is done): onnxruntime and OpenVINO fix
+        their threads when a session opens, so a new count opens its own sessions, once."""
+        import torch
+
+        assert self._ort is not None and self.conversion_dir is not None
+        threads = max(1, min(torch.get_num_threads(), available_cpus()))
+        if threads not in self._runtimes:
+            log.debug("captioner onnx: opening sessions for %d threads", threads)
+            self._runtimes[threads] = Idefics3Runtime(self.conversion_dir, self._model, threads)
+        return self._runtimes[threads]
 
     def _calibration(self) -> Any:
         """Pixel values of generated pictures, through the model's processor, to calibrate
@@ -122,6 +138,7 @@ class OnnxCaptioner(TransformersCaptioner):
         if pixel_mask is not None and not bool(pixel_mask.all()):  # padded tiles: not exported
             return super()._caption_batch(images, contexts)
         input_ids = inputs["input_ids"].numpy()
+        self._ort = self._runtime_now()
         tokenizer = self._processor.tokenizer
         gen = self._model.generation_config
         eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
