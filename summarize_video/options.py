@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,15 @@ def default_cache_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "summarize-video"
+
+
+def check_choice(value: str, choices: Sequence[str], what: str, *, stage: str = "options",
+                 shown: object = None) -> None:
+    """ConfigError ``unknown WHAT 'VALUE'`` naming the ``choices``, unless ``value`` is one of
+    them (``shown``: what the error quotes, when ``value`` was normalised from it)."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value if shown is None else shown!r}",
+                          stage=stage, hint=f"use one of {', '.join(choices)}")
 
 
 # The options that take one of a few words: the words, and what the error calls the option.
@@ -260,10 +270,7 @@ class Options:
         for name, bounds in NUMBER_RANGES.items():
             check_number(name, getattr(self, name), *bounds)
         for name, (choices, what) in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in choices:
-                raise ConfigError(f"unknown {what} {value!r}", stage="options",
-                                  hint=f"use one of {', '.join(choices)}")
+            check_choice(getattr(self, name), choices, what)
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be at least 1", stage="options")
         if self.caption_batch_size < 1:

@@ -15,7 +15,7 @@ from typing import Any
 from ..catalog.ledger import Ledger, default_ledger_path, settings_fingerprint
 from ..errors import ConfigError, LedgerError
 from ..inputs.discovery import discover
-from ..options import Options
+from ..options import Options, check_choice
 from ..outputs.writers import check_output_dir, output_stems
 from ..pipeline.summarizer import Summarizer
 from .batch import Batch, Outcome, settled_stems
@@ -68,9 +68,7 @@ def summarize_many(
     outcome. Configuration errors (a model that cannot load, a rejected API key) would fail
     every file the same way, so they are raised.
     """
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}", stage="options",
-                          hint=f"use one of {', '.join(EXECUTORS)}")
+    check_choice(executor, EXECUTORS, "executor")
     ray_settings = {"ray_address": ray_address, "ray_workers": ray_workers,
                     "llm_concurrency": llm_concurrency}
     if executor == RAY:

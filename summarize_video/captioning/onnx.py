@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import available_cpus, resolve_device
-from ..errors import ConfigError
 from ..model_refs import first_line
-from ..options import CAPTION_PRECISIONS, DEFAULT_CAPTION_PRECISION, Options
+from ..options import CAPTION_PRECISIONS, DEFAULT_CAPTION_PRECISION, Options, check_choice
 from .guards import NewTokensNoRepeatNGram
 from .onnx_convert import Idefics3Runtime, conversion_key, convert_cached, default_root
 from .transformers import NO_REPEAT_NGRAM_SIZE, TransformersCaptioner, clean_caption
@@ -40,9 +39,7 @@ class OnnxCaptioner(TransformersCaptioner):
     def __init__(self, model: str, *, precision: str = DEFAULT_CAPTION_PRECISION,
                  cache_dir: Path | None = None, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
-        if precision not in CAPTION_PRECISIONS:
-            raise ConfigError(f"unknown caption precision {precision!r}", stage="options",
-                              hint=f"use one of: {', '.join(CAPTION_PRECISIONS)}")
+        check_choice(precision, CAPTION_PRECISIONS, "caption precision")
         self.precision = precision
         self.cache_dir = cache_dir
         self.runtime: str | None = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, StorageError
 from ..inputs.discovery import matches
+from ..options import check_choice
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -73,9 +74,7 @@ def export(out: Path | str, *, format: str = "jsonl", include: Sequence[str] = (
            ledger: Ledger | Path | str | None = None) -> Exported:
     """Write the catalog's versions (only the newest per file with ``latest``; only files
     matching an ``include`` glob; only versions finished at or after ``since``) to ``out``."""
-    if format not in FORMATS:
-        raise ConfigError(f"unknown export format {format!r}", stage="export",
-                          hint=f"use one of {', '.join(FORMATS)}")
+    check_choice(format, FORMATS, "export format", stage="export")
     writer = _WRITERS[format]
     if format == "parquet":
         _need_pyarrow()

@@ -7,7 +7,7 @@ A new backend is one file in this folder (a ``ReaderBackend``) and one line in `
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..options import Options
+from ..options import OCR_MODES, Options, check_choice
 from .base import ReaderBackend
 from .rapid import INSTALL_HINT, RapidOcrReader
 
@@ -16,7 +16,6 @@ READERS: dict[str, type[ReaderBackend]] = {
 }
 # What ``auto`` and ``on`` try, best first; the first one installed is used.
 AUTO_ORDER: tuple[str, ...] = ("rapidocr",)
-MODES = ("auto", "on", "off")
 
 
 def resolve_reader(mode: str, device: str = "auto") -> str | None:
@@ -24,9 +23,7 @@ def resolve_reader(mode: str, device: str = "auto") -> str | None:
     (``off``, or ``auto`` with no backend installed). ConfigError for ``on`` without one and
     for an unknown mode."""
     key = str(mode).strip().lower()
-    if key not in MODES:
-        raise ConfigError(f"unknown --ocr value {mode!r}", stage="options",
-                          hint=f"use one of {', '.join(MODES)}")
+    check_choice(key, OCR_MODES, "--ocr value", shown=mode)
     if key == "off":
         return None
     for name in AUTO_ORDER:

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelLoadError, TranscribeError
+from ..errors import ModelLoadError, TranscribeError
 from ..media.audio import WHISPER_SAMPLE_RATE
 from ..model_refs import downloads_off
 from ..options import (
     AUTO,
     COMPUTE_TYPES,
     Options,
+    check_choice,
 )
 from .base import RawSegment, Recognized, reason
 from .whisper_family import WhisperFamilyBackend, decoding_values, normalise_language
@@ -68,9 +69,7 @@ class FasterWhisperBackend(WhisperFamilyBackend):
         """``decoding``: the keywords every Whisper-family backend takes (``device``,
         ``language``, temperatures, thresholds, ``download_root``)."""
         super().__init__(model, **decoding)
-        if compute_type not in COMPUTE_TYPES:
-            raise ConfigError(f"unknown compute type {compute_type!r}", stage="options",
-                              hint=f"use one of {', '.join(COMPUTE_TYPES)}")
+        check_choice(compute_type, COMPUTE_TYPES, "compute type")
         self._compute_arg = compute_type
         # Greedy decoding, as the openai-whisper backend does.
         self.beam_size = beam_size

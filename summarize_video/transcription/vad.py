@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ModelLoadError
-from ..options import AUTO, VAD_MODES
+from ..errors import ModelLoadError
+from ..options import AUTO, VAD_MODES, check_choice
 from .silence import speech_regions
 from .silero import MODEL_FILE, model_path, runtime_installed, silero_regions
 
@@ -63,9 +63,7 @@ def resolve_vad(name: str, *, silero_model: Path | None = None) -> Vad | None:
     file or onnxruntime is missing; ``silero`` asked for by name is a ModelLoadError then.
     """
     key = str(name).strip().lower()
-    if key not in VAD_MODES:
-        raise ConfigError(f"unknown VAD {name!r}", stage="options",
-                          hint=f"use one of {', '.join(VAD_MODES)}")
+    check_choice(key, VAD_MODES, "VAD", shown=name)
     if key == OFF:
         return None
     if key == ENERGY:
