@@ -118,7 +118,8 @@ def main(minutes: float, captioners: list[str], work: Path) -> None:
     for r in rows:
         t = r["timings"]
         stages = ", ".join(f"{k} {t[k]:.1f}" for k in
-                           ("probe", "sample", "caption", "audio", "transcribe") if k in t)
+                           ("probe", "sample", "caption", "audio", "transcribe", "read_sample",
+                            "read") if k in t)
         print(f"  {r['captioner']}: wall {r['wall_s']:.1f} s ({minutes * 60 / r['wall_s']:.2f}x "
               f"real time); stages (s): {stages}; frames {r['frames']}; threads "
               f"{r['threads']}; models loaded in {r['load_s']:.1f} s; peak RSS "
