@@ -178,7 +178,8 @@ class Options:
     # Fraction of the picture that must change for a frame to be captioned; 0 keeps all.
     dedup_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
     # CPU threads the model stages use in all, shared between captioning and transcription
-    # while both run (pipeline.concurrency.split_threads); None: every usable core.
+    # while both run, the screen reader a third of captioning's share
+    # (pipeline.concurrency.split_threads); None: every usable core.
     threads: int | None = None
     # Processes that decode parts of a long file in parallel; None picks from the cores.
     workers: int | None = None

@@ -95,9 +95,46 @@ def test_sessions_follow_the_threads_captioning_may_use(
     finally:
         torch.set_num_threads(before)
     assert sorted(fast._runtimes) == [1, 2]
-    opened = {n: rt.decoder.get_session_options().intra_op_num_threads
-              for n, rt in fast._runtimes.items()}
-    assert opened == {1: 1, 2: 2}
+    opened = {n: [rt.decoder.get_session_options().intra_op_num_threads for rt in rts]
+              for n, rts in fast._runtimes.items()}
+    assert opened == {1: [1], 2: [2]}
+
+
+def test_two_lanes_caption_at_once_on_runtimes_of_their_own(
+        tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """The pipeline's caption lanes call ``caption`` from two threads at once: each call
+    takes a runtime no other thread uses meanwhile (a second one opens, sharing the token
+    embeddings), and the captions are those of one call after the other."""
+    import threading
+
+    import torch
+
+    frames = real_frames()[:4]
+    fast = onnx_captioner(tiny_models["smolvlm"], tmp_path, precision="fp32", batch_size=2)
+    torch.set_num_threads(1)
+    alone = [fast.caption(frames[:2]), fast.caption(frames[2:])]
+    assert fast.concurrent_batches and len(fast._runtimes[1]) == 1
+    with fast._runtime_now() as held:  # in use: the next call opens a second runtime
+        assert fast.caption(frames[:2]) == alone[0]
+    runtimes = fast._runtimes[1]
+    assert len(runtimes) == 2 and held is runtimes[0] and runtimes[1].embed is held.embed
+    got: dict[int, list[str]] = {}
+    start = threading.Barrier(2)
+
+    def lane(k: int) -> None:
+        torch.set_num_threads(1)
+        start.wait()
+        for _ in range(3):
+            got[k] = fast.caption(frames[2 * k:2 * k + 2])
+
+    lanes = [threading.Thread(target=lane, args=(k,)) for k in (0, 1)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+    assert [got[0], got[1]] == alone
+    assert len(fast._runtimes[1]) == 2  # two lanes at most: two runtimes
+    assert sorted(map(id, fast._idle[1])) == sorted(map(id, runtimes))  # all given back
 
 
 def test_conversion_is_cached_and_reused_without_a_new_export(

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ class OnnxCaptioner(TransformersCaptioner):
 
     After ``load()``, ``runtime`` is ``"onnxruntime"`` or ``"pytorch"`` (the route taken) and
     ``converted`` tells whether this load made the conversion (False: reused from the cache).
+    On onnxruntime, batches may be captioned from several threads at once
+    (``concurrent_batches``): each call takes a runtime of its own (opened on demand, kept).
     """
 
     name = "onnx"
@@ -46,8 +51,12 @@ class OnnxCaptioner(TransformersCaptioner):
         self.converted = False
         self.conversion_dir: Path | None = None
         self._ort: Idefics3Runtime | None = None
-        # The runtimes opened so far, by thread count (their threads are fixed when they open).
-        self._runtimes: dict[int, Idefics3Runtime] = {}
+        # The runtimes opened so far, by thread count (their threads are fixed when they
+        # open), and those not in use now; the lock guards both, and the tokenizer, whose
+        # padding settings are changed on each call.
+        self._runtimes: dict[int, list[Idefics3Runtime]] = {}
+        self._idle: dict[int, list[Idefics3Runtime]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_options(cls, options: Options) -> OnnxCaptioner:
@@ -62,6 +71,12 @@ class OnnxCaptioner(TransformersCaptioner):
         if not TransformersCaptioner.available(device):
             return False
         return resolve_device(device) == "cpu"
+
+    @property
+    def concurrent_batches(self) -> bool:
+        """True once loaded on onnxruntime: ``caption`` may then run in several threads at
+        once (the pipeline's caption lanes), each on its own runtime."""
+        return self.runtime == "onnxruntime"
 
     @property
     def compute_type(self) -> str | None:
@@ -99,25 +114,38 @@ class OnnxCaptioner(TransformersCaptioner):
 
             threads = min(torch.get_num_threads(), available_cpus())
             self._ort = Idefics3Runtime(folder, self._model, threads)
-            self._runtimes[threads] = self._ort
+            self._runtimes[threads] = [self._ort]
+            self._idle[threads] = [self._ort]
         except Exception as exc:
             log.warning("captioner onnx: converting %s failed, captioning with PyTorch "
                         "instead: %s", self.model_id, first_line(exc))
             return
         self.conversion_dir, self.runtime = folder, "onnxruntime"
 
-    def _runtime_now(self) -> Idefics3Runtime:
-        """The runtime for the threads captioning may use now (torch's count in this thread,
-        which the pipeline raises once the transcript is done): onnxruntime and OpenVINO fix
-        their threads when a session opens, so a new count opens its own sessions, once."""
+    @contextmanager
+    def _runtime_now(self) -> Iterator[Idefics3Runtime]:
+        """A runtime for the threads captioning may use now in this thread (torch's count,
+        which the pipeline sets per batch and lane), not used by another thread meanwhile:
+        onnxruntime and OpenVINO fix their threads when a session opens, and an OpenVINO
+        model runs one request at a time, so a new count or a second lane opens its own."""
         import torch
 
         assert self._ort is not None and self.conversion_dir is not None
         threads = max(1, min(torch.get_num_threads(), available_cpus()))
-        if threads not in self._runtimes:
+        with self._lock:
+            idle = self._idle.setdefault(threads, [])
+            runtime = idle.pop() if idle else None
+        if runtime is None:
             log.debug("captioner onnx: opening sessions for %d threads", threads)
-            self._runtimes[threads] = Idefics3Runtime(self.conversion_dir, self._model, threads)
-        return self._runtimes[threads]
+            runtime = Idefics3Runtime(self.conversion_dir, self._model, threads,
+                                      embed=self._ort.embed)
+            with self._lock:
+                self._runtimes.setdefault(threads, []).append(runtime)
+        try:
+            yield runtime
+        finally:
+            with self._lock:
+                self._idle[threads].append(runtime)
 
     def _calibration(self) -> Any:
         """Pixel values of generated pictures, through the model's processor, to calibrate
@@ -130,22 +158,26 @@ class OnnxCaptioner(TransformersCaptioner):
     def _caption_batch(self, images: Any, contexts: Any = None) -> list[str]:
         if self._ort is None:
             return super()._caption_batch(images, contexts)
-        inputs = self.build_inputs(images, contexts)
+        with self._lock:
+            inputs = self.build_inputs(images, contexts)
         pixel_mask = inputs.get("pixel_attention_mask")
         if pixel_mask is not None and not bool(pixel_mask.all()):  # padded tiles: not exported
-            return super()._caption_batch(images, contexts)
+            with self._lock:  # one PyTorch batch at a time
+                return super()._caption_batch(images, contexts)
         input_ids = inputs["input_ids"].numpy()
-        self._ort = self._runtime_now()
         tokenizer = self._processor.tokenizer
         gen = self._model.generation_config
         eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
         eos_ids = [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])
                    if e is not None]
         pad = gen.pad_token_id if gen.pad_token_id is not None else tokenizer.pad_token_id
-        new_tokens = self._ort.generate(
-            input_ids, inputs["attention_mask"].numpy(), inputs["pixel_values"].numpy(),
-            max_new_tokens=self.max_new_tokens, eos_ids=eos_ids,
-            pad_id=int(pad if pad is not None else eos_ids[0]),
-            logits_processor=NewTokensNoRepeatNGram(NO_REPEAT_NGRAM_SIZE, input_ids.shape[1]))
-        texts = self._processor.batch_decode(new_tokens, skip_special_tokens=True)
+        with self._runtime_now() as runtime:
+            new_tokens = runtime.generate(
+                input_ids, inputs["attention_mask"].numpy(), inputs["pixel_values"].numpy(),
+                max_new_tokens=self.max_new_tokens, eos_ids=eos_ids,
+                pad_id=int(pad if pad is not None else eos_ids[0]),
+                logits_processor=NewTokensNoRepeatNGram(NO_REPEAT_NGRAM_SIZE,
+                                                        input_ids.shape[1]))
+        with self._lock:
+            texts = self._processor.batch_decode(new_tokens, skip_special_tokens=True)
         return [clean_caption(t) for t in texts]

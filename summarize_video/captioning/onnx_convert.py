@@ -153,7 +153,9 @@ def _write_atomic(path: Path, text: str) -> None:
 class Idefics3Runtime:
     """Greedy decoding of a converted Idefics3 with onnxruntime on the CPU."""
 
-    def __init__(self, folder: Path, model: Any, threads: int) -> None:
+    def __init__(self, folder: Path, model: Any, threads: int, embed: Any = None) -> None:
+        """Sessions on ``threads`` threads; ``embed``: the token embeddings of another
+        runtime of the same model, shared (read-only) instead of copied."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -171,7 +173,8 @@ class Idefics3Runtime:
             self.vision = ort.InferenceSession(str(folder / VISION), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(folder / DECODER), opts, providers=providers)
         text = model.model.text_model
-        self.embed = text.embed_tokens.weight.detach().float().numpy()
+        self.embed = (embed if embed is not None
+                      else text.embed_tokens.weight.detach().float().numpy())
         cfg = model.config.text_config
         self.layers = int(cfg.num_hidden_layers)
         self.kv_heads = int(cfg.num_key_value_heads)

@@ -92,8 +92,11 @@ class OpenVinoSession:
         import openvino as ov
 
         core = ov.Core()
+        # Threads not pinned to cores: transcription and screen reading share them, and
+        # two pinned models would share one core (measured: no gain from a second one).
         self.model = core.compile_model(str(path), "CPU", {
-            "INFERENCE_NUM_THREADS": max(1, threads), "INFERENCE_PRECISION_HINT": "f32"})
+            "INFERENCE_NUM_THREADS": max(1, threads), "INFERENCE_PRECISION_HINT": "f32",
+            "ENABLE_CPU_PINNING": False})
 
     def run(self, _names: Any, feeds: dict[str, Any]) -> list[Any]:
         result = self.model(feeds)

@@ -84,7 +84,7 @@ PIPELINE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--threads", type=click.IntRange(min=1), default=D.threads,
                  show_default="every usable core", help="CPU threads the captioner and the "
                  "transcriber use in all; while both run they share them in proportion to "
-                 "their expected work."),
+                 "their expected work (the screen reader takes a third of captioning's)."),
     click.option("--caption-max-new-tokens", type=click.IntRange(min=1),
                  default=D.caption_max_new_tokens, show_default=True,
                  help="Most tokens generated per caption. Captions are one sentence (~20-30 "

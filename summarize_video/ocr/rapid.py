@@ -42,8 +42,9 @@ class RapidOcrReader:
 
     name = "rapidocr"
 
-    def __init__(self, min_score: float = MIN_SCORE, threads: int | None = None) -> None:
-        # Blocks read with less confidence are dropped; onnxruntime threads (None: its own).
+    def __init__(self, min_score: float = MIN_SCORE, threads: int = 0) -> None:
+        # Blocks read with less confidence are dropped; onnxruntime threads, fixed when the
+        # models load (0: onnxruntime's own count; the pipeline gives its share).
         self.min_score = min_score
         self.threads = threads
         self.model_id = MODEL_ID
@@ -105,7 +106,7 @@ def model_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-def _build_engine(threads: int | None) -> Any:
+def _build_engine(threads: int) -> Any:
     folder = model_folder()
     params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False,
                               "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE}

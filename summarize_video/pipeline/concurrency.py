@@ -3,7 +3,11 @@ share the CPU threads between the two model stages that run side by side.
 
 Captioning and transcription both want every core; run together with that many threads each,
 they contend (and OpenMP threads spin). ``split_threads`` gives each a share in proportion to
-its expected work; captioning takes every core once the transcript is done.
+its expected work; captioning takes every core once the transcript is done. The screen reader
+(beside captioning) gets a small share of its own. A captioner that can caption batches from
+several threads at once gets its threads as lanes (``lane_threads``): on two cores two batches
+on one thread each run 1.2x faster than one batch on two threads (the decoder's small matrix
+products gain little from a second thread).
 """
 
 from __future__ import annotations
@@ -78,33 +82,53 @@ CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0, "onnx": 1.5}
 TRANSCRIBE_CORE_S_PER_AUDIO_S: dict[str, float] = {"faster-whisper": 0.25, "whisper": 1.2}
 # Seconds between frames assumed for scene sampling (shots of a talk or a film).
 SCENE_FRAME_EVERY_S = 8.0
+# The screen reader's threads per captioning thread: it does about a third of captioning's
+# work per frame (PP-OCR small: 0.29 core-s per frame with text; captioning ~0.9 at int8).
+READ_PER_CAPTION_THREAD = 1 / 3
+# Batches captioned at once, at most (each lane holds a copy of the runtime: ~0.4 GB).
+MAX_CAPTION_LANES = 2
 
 
 @dataclass(frozen=True)
 class ThreadSplit:
     """CPU threads per stage: ``caption`` and ``transcribe`` while both run, all ``cores``
-    for captioning once the transcript is done (or when only one stage runs)."""
+    for captioning once the transcript is done (or when only one stage runs); ``read`` for
+    the screen reader, which runs beside them."""
 
     cores: int
     caption: int
     transcribe: int
+    read: int = 1
 
     def record(self) -> dict[str, int]:
         """The split as provenance records it."""
         return {"cores": self.cores, "caption": self.caption, "transcribe": self.transcribe,
-                "caption_alone": self.cores}
+                "caption_alone": self.cores, "read": self.read}
 
 
 def split_threads(cores: int, caption_work: float, transcribe_work: float) -> ThreadSplit:
     """Split ``cores`` in proportion to each stage's expected CPU work (any unit), each stage
-    at least one thread; one core is shared (1 and 1)."""
+    at least one thread; one core is shared (1 and 1). The screen reader gets a third of
+    captioning's share, at least one thread (it runs on one thread more than the cores on
+    up to four cores: it is small, and its thread never spins while waiting)."""
     cores = max(1, int(cores))
     if cores == 1:
-        return ThreadSplit(1, 1, 1)
+        return ThreadSplit(1, 1, 1, 1)
     total = caption_work + transcribe_work
     share = transcribe_work / total if total > 0 else 0.5
     transcribe = min(cores - 1, max(1, round(cores * share)))
-    return ThreadSplit(cores, cores - transcribe, transcribe)
+    caption = cores - transcribe
+    return ThreadSplit(cores, caption, transcribe,
+                       max(1, int(caption * READ_PER_CAPTION_THREAD)))
+
+
+def lane_threads(threads: int, lanes: int = MAX_CAPTION_LANES) -> list[int]:
+    """``threads`` shared by at most ``lanes`` lanes, one thread each at least (the first
+    lanes take what does not divide): ``lane_threads(2) == [1, 1]``, ``(5) == [3, 2]``,
+    ``(1) == [1]``."""
+    threads = max(1, int(threads))
+    count = max(1, min(int(lanes), threads))
+    return [threads // count + (1 if k < threads % count else 0) for k in range(count)]
 
 
 def expected_work(captioner: object, caption_name: str, transcriber: object,

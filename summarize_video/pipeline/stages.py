@@ -11,6 +11,7 @@ import base64
 import io
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,7 +27,13 @@ from ..media.selection import FrameChoice
 from ..options import DEFAULT_DECODE_TIMEOUT, Options
 from ..timeline import Caption
 from ..transcription.base import Segment, Transcriber, Transcript
-from .concurrency import prefetch, set_torch_threads
+from .concurrency import (
+    MAX_CAPTION_LANES,
+    lane_threads,
+    prefetch,
+    set_torch_threads,
+    torch_threads,
+)
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
@@ -101,32 +108,63 @@ def _run_captions(path: str | Path, info: MediaInfo, o: Options, captioner: Capt
                   threads: Callable[[], int] | None) -> Staged[list[Caption]]:
     counts: dict[str, int] = {}
     total = int(info.duration_s + 0.999) if info.duration_s else None
-    frames = prefetch(select_frames(path, info, o, counts), size=2 * o.caption_batch_size)
+    frames = prefetch(select_frames(path, info, o, counts), size=4 * o.caption_batch_size)
     captions: list[Caption] = []
     waited = captioning = 0.0
     progress("caption", 0, total)
-    while True:
-        t0 = time.perf_counter()
-        batch = _take(frames, o.caption_batch_size)
-        waited += time.perf_counter() - t0
-        if not batch:
-            break
-        t0 = time.perf_counter()
-        if threads is not None:
-            set_torch_threads(threads())
-        if transcript is not None:
-            contexts = [speech_context(f.t, transcript.segments) for f in batch]
-            texts = captioner.caption(batch, contexts=contexts)  # type: ignore[call-arg]
-        else:
-            texts = captioner.caption(batch)
-        captioning += time.perf_counter() - t0
-        # Thumbnails are always made (a few ms a frame) and cached, so a later run that
-        # wants them finds them; Options.thumbnails decides whether the result carries them.
-        captions += [Caption(f.t, text, f.until, thumbnail(f.image))
-                     for f, text in zip(batch, texts, strict=True)]
-        progress("caption", min(int(batch[-1].t), total or 0), total)
+    with ThreadPoolExecutor(max_workers=MAX_CAPTION_LANES,
+                            thread_name_prefix="caption-lane") as lanes:
+        while True:
+            now = threads() if threads is not None else 0
+            # The first batch alone (the model loads on it), then one batch per lane.
+            shares = lane_threads(now) if captions and _concurrent(captioner) else [now]
+            t0 = time.perf_counter()
+            batches = [b for b in (_take(frames, o.caption_batch_size) for _ in shares) if b]
+            waited += time.perf_counter() - t0
+            if not batches:
+                break
+            t0 = time.perf_counter()
+            texts = _caption_batches(captioner, batches, transcript, shares, lanes)
+            captioning += time.perf_counter() - t0
+            # Thumbnails are always made (a few ms a frame) and cached, so a later run that
+            # wants them finds them; Options.thumbnails decides whether the result carries them.
+            captions += [Caption(f.t, text, f.until, thumbnail(f.image))
+                         for batch, said in zip(batches, texts, strict=True)
+                         for f, text in zip(batch, said, strict=True)]
+            progress("caption", min(int(batches[-1][-1].t), total or 0), total)
     progress("caption", total or 0, total)
     return Staged(captions, {"sample": waited, "caption": captioning}, counts)
+
+
+def _concurrent(captioner: Captioner) -> bool:
+    """Whether ``captioner`` may caption batches from several threads at once."""
+    return bool(getattr(captioner, "concurrent_batches", False))
+
+
+def _caption_batches(captioner: Captioner, batches: list[list[Frame]],
+                     transcript: Transcript | None, shares: list[int],
+                     lanes: ThreadPoolExecutor) -> list[list[str]]:
+    """Captions of each batch: one batch in this thread with ``shares[0]`` torch threads
+    (0: as they are), several at once in ``lanes``, batch ``k`` with ``shares[k]`` threads."""
+    if len(batches) == 1:
+        if shares[0]:
+            set_torch_threads(shares[0])
+        return [_caption_one(captioner, batches[0], transcript)]
+
+    def lane(batch: list[Frame], share: int) -> list[str]:
+        with torch_threads(share):
+            return _caption_one(captioner, batch, transcript)
+
+    running = [lanes.submit(lane, b, n) for b, n in zip(batches, shares, strict=False)]
+    return [r.result() for r in running]
+
+
+def _caption_one(captioner: Captioner, batch: list[Frame],
+                 transcript: Transcript | None) -> list[str]:
+    if transcript is not None:
+        contexts = [speech_context(f.t, transcript.segments) for f in batch]
+        return captioner.caption(batch, contexts=contexts)  # type: ignore[call-arg]
+    return captioner.caption(batch)
 
 
 def _take(items: Iterator[Frame], n: int) -> list[Frame]:

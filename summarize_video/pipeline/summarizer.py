@@ -173,15 +173,19 @@ class Summarizer:
                                  self._names.transcriber, every)
             self._split = split_threads(o.threads or available_cpus(), *work)
             log.info("CPU threads: %d in all; captioning %d and transcription %d side by "
-                     "side, captioning all of them once the transcript is done",
-                     self._split.cores, self._split.caption, self._split.transcribe)
+                     "side, captioning all of them once the transcript is done; screen "
+                     "reading %d", self._split.cores, self._split.caption,
+                     self._split.transcribe, self._split.read)
         return self._split
 
     @property
     def reader(self) -> ScreenReader | None:
         """The screen reader, or None when no text is read (``--ocr``)."""
         if self._reader is None and self._names.reader is not None:
+            self._make_backends()  # the split weighs the captioner's and transcriber's work
             self._reader = create_reader(self.options.ocr, self.options)
+            if isinstance(getattr(self._reader, "threads", None), int):  # fixed when it loads
+                self._reader.threads = self.thread_split().read  # type: ignore[union-attr]
         return self._reader
 
     def backends(self) -> Backends:
