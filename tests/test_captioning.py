@@ -159,6 +159,12 @@ def test_chat_vlm_image_splitting_off(
     assert tuple(inputs["pixel_values"].shape[:2]) == (1, 1)  # one tile, no sub-images
     image_id = captioner._model.config.image_token_id
     assert int((inputs["input_ids"] == image_id).sum()) == captioner._processor.image_seq_len
+    # Resized once, straight to the encoder's square (not first up to the tiling size).
+    side = captioner._processor.image_processor.max_image_size["longest_edge"]
+    assert tuple(inputs["pixel_values"].shape[-2:]) == (side, side)
+    assert saved["image_processor"]["size"]["longest_edge"] > side
+    assert captioner._processor.image_processor.do_resize is False
+    assert bool(inputs["pixel_attention_mask"].all())  # no padding: the whole square is frame
 
 
 def test_florence_task_token(captioners: dict[str, TransformersCaptioner]):
