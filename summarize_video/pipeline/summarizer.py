@@ -37,15 +37,15 @@ from ..timeline import Caption, ScreenText, TimelineEntry, merge, render
 from ..transcription.base import Segment, Transcriber, Transcript
 from ..transcription.registry import create_transcriber
 from .cache import Cache, hash_file
+from .cached_steps import caption_step, transcript_step
 from .concurrency import (
     SCENE_FRAME_EVERY_S,
     ThreadSplit,
     expected_work,
     split_threads,
-    torch_threads,
 )
 from .cost import cost_block, load_prices
-from .fingerprint import Backends, caption_key, result_settings, transcript_key
+from .fingerprint import Backends, result_settings
 from .model_check import check_models
 from .notes import media_notes
 from .provenance import build_provenance
@@ -58,12 +58,6 @@ from .speech_source import plan as plan_speech
 from .speech_source import read as read_subtitles
 from .stages import (
     Staged,
-    captions_from_json,
-    captions_to_json,
-    run_captions,
-    run_transcript,
-    transcript_from_json,
-    transcript_to_json,
 )
 
 log = logging.getLogger(__name__)
@@ -303,9 +297,11 @@ class Summarizer:
 
             if info.has_video:
                 context = heard.transcript or Staged(Transcript.empty())
-                captions = self._captions(path, info, file_hash,
-                                          context.value if speech_first else None,
-                                          caption_threads)
+                captions = caption_step(path, info, o, self.captioner,
+                                        (self._caption_prompt, self._context_prompt),
+                                        self.cache, file_hash, self.progress,
+                                        context.value if speech_first else None,
+                                        caption_threads)
             if pending is not None:
                 heard = pending.result()
             if reading is not None:
@@ -319,8 +315,9 @@ class Summarizer:
         heard = read_subtitles(path, speech, self.options)
         if heard.transcript is not None or not info.has_audio:
             return heard
-        return from_asr(self._transcript(path, file_hash, threads), self.transcriber,
-                        heard.notes)
+        made = transcript_step(path, self.options, self.transcriber, self.cache, file_hash,
+                               self.progress, threads)
+        return from_asr(made, self.transcriber, heard.notes)
 
     def _reason(self, title: str, entries: list[TimelineEntry], duration: float | None,
                 notes: list[str], segments: tuple[Segment, ...]) -> Reasoned:
@@ -380,51 +377,6 @@ class Summarizer:
                 threads=self._split.record() if self._split is not None else None),
             failure=reasoned.failure,
         )
-
-    def _captions(self, path: str | Path, info: MediaInfo, file_hash: str,
-                  transcript: Transcript | None, threads: Callable[[], int] | None = None
-                  ) -> Staged[list[Caption]]:
-        o = self.options
-        captioner = self.captioner
-        params = caption_key(o, captioner, self._caption_prompt, self._context_prompt,
-                             transcript_to_json(transcript) if transcript is not None else None)
-        if self.cache is not None:
-            hit = self.cache.get("captions", file_hash, params)
-            if hit is not None and o.thumbnails and "html" in o.formats and hit["captions"] \
-                    and not any(row[3:] and row[3] for row in hit["captions"]):
-                hit = None  # cached before thumbnails: the HTML report wants them, recompute
-            if hit is not None:
-                captions, stored = captions_from_json(hit)
-                return Staged(captions, counts=stored, cache="hit")
-        made = run_captions(path, info, o, captioner, self.progress, transcript, threads)
-        if self.cache is None:
-            return made
-        self.cache.put("captions", file_hash, params, captions_to_json(made.value, made.counts))
-        return replace(made, cache="miss")
-
-    def _transcript(self, path: str | Path, file_hash: str, threads: int = 0
-                    ) -> Staged[Transcript]:
-        """The transcript, from the cache or made with ``threads`` torch threads in this
-        thread (0: as they are); faster-whisper took its share when it was built."""
-        transcriber = self.transcriber
-        if threads:
-            with torch_threads(threads):
-                return self._transcript_in(transcriber, path, file_hash)
-        return self._transcript_in(transcriber, path, file_hash)
-
-    def _transcript_in(self, transcriber: Transcriber, path: str | Path, file_hash: str
-                       ) -> Staged[Transcript]:
-        params = transcript_key(self.options, transcriber)
-        if self.cache is not None:
-            hit = self.cache.get("transcript", file_hash, params)
-            if hit is not None:
-                return Staged(transcript_from_json(hit), cache="hit")
-        made = run_transcript(path, transcriber, self.progress,
-                              self.options.decode_timeout or None)
-        if self.cache is None:
-            return made
-        self.cache.put("transcript", file_hash, params, transcript_to_json(made.value))
-        return replace(made, cache="miss")
 
 
 def summarize(
