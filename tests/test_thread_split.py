@@ -47,7 +47,7 @@ def test_two_cores_give_one_each_and_one_core_is_shared():
 
 
 def test_more_cores_follow_the_expected_work():
-    # The default models at 5 s frames: captioning 0.6, transcription 0.25 core-s per second.
+    # PyTorch captioning at 5 s frames: 0.6 core-s per second; transcription 0.25.
     # The screen reader: a third of captioning's share, at least one.
     assert split_threads(8, 0.6, 0.25) == ThreadSplit(8, 6, 2, read=2)
     assert split_threads(16, 0.6, 0.25) == ThreadSplit(16, 11, 5, read=3)
@@ -55,6 +55,11 @@ def test_more_cores_follow_the_expected_work():
     assert split_threads(8, 0.0, 0.0) == ThreadSplit(8, 4, 4, read=1)
     caption, transcribe = expected_work(None, "transformers", None, "faster-whisper", 5.0)
     assert caption > transcribe > 0
+    # The defaults on the CPU (onnx, faster-whisper): 0.2 and 0.07 core-s per second.
+    work = expected_work(None, "onnx", None, "faster-whisper", 5.0)
+    assert work == pytest.approx((0.2, 0.07))
+    assert split_threads(2, *work) == ThreadSplit(2, 1, 1, read=1)
+    assert split_threads(8, *work) == ThreadSplit(8, 6, 2, read=2)
     # A faster captioner (its own cost) leaves transcription a larger share.
     fast = type("Fast", (), {"cpu_cost": 0.5})()
     assert expected_work(fast, "other", None, "faster-whisper", 5.0)[0] == pytest.approx(0.1)

@@ -74,12 +74,13 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
 
 # --- CPU threads shared by the overlapped stages -------------------------------------------------
 
-# CPU core-seconds each backend spends, measured on 2 cores with the default models: per
-# captioned frame (SmolVLM-256M, ~30 new tokens; onnx at int8: benchmarks/captioning.py), and
-# per second of audio (whisper base).
+# CPU core-seconds each backend spends, measured on one core of a 2-core machine with the
+# default models: per captioned frame (SmolVLM-256M, ~30 new tokens; onnx at int8 ~0.85-1.0:
+# benchmarks/captioning.py), and per second of audio (whisper base; faster-whisper at int8
+# took 42 core-s for the 10-minute talk of benchmarks/pipeline.py --real-size).
 # A backend may say its own with a ``cpu_cost`` attribute.
-CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0, "onnx": 1.5}
-TRANSCRIBE_CORE_S_PER_AUDIO_S: dict[str, float] = {"faster-whisper": 0.25, "whisper": 1.2}
+CAPTION_CORE_S_PER_FRAME: dict[str, float] = {"transformers": 3.0, "onnx": 1.0}
+TRANSCRIBE_CORE_S_PER_AUDIO_S: dict[str, float] = {"faster-whisper": 0.07, "whisper": 1.2}
 # Seconds between frames assumed for scene sampling (shots of a talk or a film).
 SCENE_FRAME_EVERY_S = 8.0
 # The screen reader's threads per captioning thread: it does about a third of captioning's
