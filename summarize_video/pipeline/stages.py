@@ -145,7 +145,9 @@ def _caption_batches(captioner: Captioner, batches: list[list[Frame]],
                      transcript: Transcript | None, shares: list[int],
                      lanes: ThreadPoolExecutor) -> list[list[str]]:
     """Captions of each batch: one batch in this thread with ``shares[0]`` torch threads
-    (0: as they are), several at once in ``lanes``, batch ``k`` with ``shares[k]`` threads."""
+    (0: as they are), several at once in ``lanes``, batch ``k`` with ``shares[k]`` threads. A
+    lone last batch keeps its lane's threads: new sessions for one batch cost more than the
+    threads they would add."""
     if len(batches) == 1:
         if shares[0]:
             set_torch_threads(shares[0])
