@@ -56,9 +56,7 @@ from .speech_source import Heard, from_asr
 from .speech_source import Plan as SpeechPlan
 from .speech_source import plan as plan_speech
 from .speech_source import read as read_subtitles
-from .stages import (
-    Staged,
-)
+from .stages import Staged
 
 log = logging.getLogger(__name__)
 
