@@ -86,7 +86,7 @@ SCENE_FRAME_EVERY_S = 8.0
 # The screen reader's threads per captioning thread: it does about a third of captioning's
 # work per frame (PP-OCR small: 0.29 core-s per frame with text; captioning ~0.9 at int8).
 READ_PER_CAPTION_THREAD = 1 / 3
-# Batches captioned at once, at most (each lane holds a copy of the runtime: ~0.4 GB).
+# Batches captioned at once, at most (each lane holds its own runtime: ~0.3 GB).
 MAX_CAPTION_LANES = 2
 
 
