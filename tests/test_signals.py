@@ -101,3 +101,33 @@ def test_a_signal_mid_run_cleans_up_and_says_so_once(
     assert not [n for n in NOISE if n in stderr], stderr
     assert not out.exists() or os.listdir(out) == [], os.listdir(out)  # nothing half-written
     assert os.listdir(temp) == [], "the download folder was left behind"
+
+
+def test_a_signal_waits_while_the_import_lock_is_held() -> None:
+    """Raised while the import lock is held, the exception would leave it held for ever and
+    every other thread's next import would wait for ever (a run stopped mid-import hung): the
+    handler is put off until the lock is free, then runs."""
+    import _imp
+    import time
+
+    from summarize_video.cli.signals import _import_safe
+
+    calls: list[int] = []
+    safe = _import_safe(lambda signum, frame: calls.append(signum))
+    before = signal.signal(signal.SIGUSR1, safe)
+    try:
+        _imp.acquire_lock()
+        try:
+            safe(signal.SIGUSR1, None)
+            time.sleep(0.2)  # the retry comes while the lock is still held: put off again
+            assert calls == []
+        finally:
+            _imp.release_lock()
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == [signal.SIGUSR1]
+        safe(signal.SIGUSR1, None)  # lock free: at once
+        assert calls == [signal.SIGUSR1, signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, before)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from ..redaction import redact_url
 from .batch_view import BatchReport, print_hits
 from .flags import JSON_OPTION, LEDGER_OPTION, batch_options, options_from, pipeline_options
 from .library import ask_library_body, export_body
+from .signals import terminate_like_ctrl_c
 from .terminal import Bars, logging_to
 
 DEBUG_ENV = "SUMMARIZE_VIDEO_DEBUG"
@@ -236,7 +235,7 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
     """Run a command body; library errors become one line and an exit code."""
     err = Console(stderr=True, soft_wrap=True)
     try:
-        _terminate_like_ctrl_c()
+        terminate_like_ctrl_c()
         with logging_to(err, verbose, quiet):
             code = body(err)
     except Terminated:
@@ -251,20 +250,6 @@ def _guarded(verbose: bool, quiet: bool, body: Callable[[Console], int]) -> None
         err.print(f"[red]error:[/] {escape(exc.one_line())}", markup=True, highlight=False)
         code = exc.exit_code
     sys.exit(code)
-
-
-def _terminate_like_ctrl_c() -> None:
-    """SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread, so a
-    terminated run cleans up as an interrupted one does: children stopped, temporary folders
-    removed, no half-written outputs. Later SIGTERMs are ignored while that cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _summarize(paths: tuple[str, ...], recursive: bool, quiet: bool, values: dict[str, Any],
