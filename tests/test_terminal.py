@@ -76,7 +76,7 @@ def _run_in_pty(args: list[str], *, timeout: float = 240.0,
     import time
 
     full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS),
-                "LINES": str(ROWS), **(env or {})}
+                "LINES": str(ROWS), "PYTHONFAULTHANDLER": "1", **(env or {})}  # a crash says where
     for name in ("NO_COLOR", "OPENAI_LOG"):  # colours on; the client's debug log off
         full_env.pop(name, None)
     pid, fd = pty.fork()

@@ -218,3 +218,29 @@ def test_the_screen_reader_gets_its_share(tmp_path: Path):
                            output_dir=tmp_path))
     split = s.thread_split()
     assert s.reader.threads == split.read == split.caption // 3 >= 2  # type: ignore[union-attr]
+
+
+def test_backends_modules_are_imported_before_the_stage_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the backends import when they load is imported on the calling thread first, so
+    no stage thread imports an extension module while another does (or while a stop signal
+    interrupts the caller's import); a module that cannot be imported is left to its backend."""
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("sv_caption_mod", "sv_speech_mod"):
+        (site / f"{name}.py").write_text(
+            "import threading\nTHREAD = threading.current_thread().name\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    for name in ("sv_caption_mod", "sv_speech_mod"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2.0, fps=10, audio=True)
+    captioner, transcriber = CountingCaptioner(), CountingTranscriber(0.1)
+    captioner.modules = ("sv_caption_mod", "sv_no_such_module")  # type: ignore[attr-defined]
+    transcriber.modules = ("sv_speech_mod",)  # type: ignore[attr-defined]
+    o = Options(threads=2, no_llm=True, no_cache=True, output_dir=tmp_path, device="cpu")
+    result = Summarizer(o, captioner=captioner, transcriber=transcriber).run(clip)
+    imported_on = {sys.modules[m].THREAD for m in ("sv_caption_mod", "sv_speech_mod")}
+    assert imported_on == {threading.current_thread().name}
+    assert "sv_no_such_module" not in sys.modules and result.captions

@@ -39,6 +39,8 @@ class OnnxCaptioner(TransformersCaptioner):
     (``concurrent_batches``): each call takes a runtime of its own (opened on demand, kept).
     """
 
+    modules = ("torch", "transformers", "onnx", "onnxruntime", "openvino")
+
     name = "onnx"
 
     def __init__(self, model: str, *, precision: str = DEFAULT_CAPTION_PRECISION,

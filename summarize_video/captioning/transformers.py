@@ -74,6 +74,8 @@ class TransformersCaptioner:
 
     # Its name in captioning.registry (what cache keys and provenance record).
     name = "transformers"
+    # What its loading imports (the pipeline imports them first, before its threads start).
+    modules: tuple[str, ...] = ("torch", "transformers")
 
     def __init__(
         self,

@@ -41,6 +41,8 @@ class RapidOcrReader:
     """Reads frames with the PP-OCR models shipped by ``rapidocr``."""
 
     name = "rapidocr"
+    # What its loading imports (the pipeline imports them first, before its threads start).
+    modules = ("onnxruntime", "rapidocr")
 
     def __init__(self, min_score: float = MIN_SCORE, threads: int = 0) -> None:
         # Blocks read with less confidence are dropped; onnxruntime threads, fixed when the

@@ -107,6 +107,22 @@ class ThreadSplit:
                 "caption_alone": self.cores, "read": self.read}
 
 
+def import_first(*stages: object) -> None:
+    """Import in this thread what each stage's backend imports when it loads (its ``modules``),
+    before the stages start in threads of their own: heavy extension modules (torch,
+    onnxruntime, OpenVINO, CTranslate2) are then never first imported by two threads at once,
+    nor by another thread while a stop signal interrupts this one's import. A module that
+    cannot be imported is left to the backend, which reports it when it loads."""
+    import importlib
+
+    for stage in stages:
+        for name in getattr(stage, "modules", ()):
+            try:
+                importlib.import_module(name)
+            except Exception:  # reported by the backend's own load
+                continue
+
+
 def split_threads(cores: int, caption_work: float, transcribe_work: float) -> ThreadSplit:
     """Split ``cores`` in proportion to each stage's expected CPU work (any unit), each stage
     at least one thread; one core is shared (1 and 1). The screen reader gets a third of

@@ -42,6 +42,7 @@ from .concurrency import (
     SCENE_FRAME_EVERY_S,
     ThreadSplit,
     expected_work,
+    import_first,
     split_threads,
 )
 from .cost import cost_block, load_prices
@@ -277,6 +278,8 @@ class Summarizer:
         split = self.thread_split()
         side_by_side = info.has_video and not speech_first
         reader = self.reader if info.has_video else None
+        import_first(self.captioner if info.has_video else None,
+                     self.transcriber if hearing else None, reader)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
             reading = None
             if reader is not None:

@@ -60,6 +60,8 @@ class FasterWhisperBackend(WhisperFamilyBackend):
 
     # Its name in transcription.registry (what cache keys and provenance record).
     name = "faster-whisper"
+    # What its loading imports (the pipeline imports them first, before its threads start).
+    modules = ("ctranslate2", "faster_whisper", "onnxruntime")
     # Options this backend reads beyond those every transcriber shares (always fingerprinted).
     option_fields = ("compute_type",)
 

@@ -102,6 +102,11 @@ class GatedTranscriber:
         return f"GatedTranscriber({self.backend!r})"
 
     @property
+    def modules(self) -> tuple[str, ...]:
+        """What the backend's loading imports (``pipeline.concurrency.import_first``)."""
+        return tuple(getattr(self.backend, "modules", ()))
+
+    @property
     def model_id(self) -> str:
         return str(self.backend.model_id)
 

@@ -56,6 +56,8 @@ class WhisperBackend(WhisperFamilyBackend):
 
     # Its name in transcription.registry (what cache keys and provenance record).
     name = "whisper"
+    # What its loading imports (the pipeline imports them first, before its threads start).
+    modules = ("torch", "whisper")
 
     @classmethod
     def available(cls, device: str) -> bool:
