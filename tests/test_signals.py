@@ -106,28 +106,31 @@ def test_a_signal_mid_run_cleans_up_and_says_so_once(
 def test_a_signal_waits_while_the_import_lock_is_held() -> None:
     """Raised while the import lock is held, the exception would leave it held for ever and
     every other thread's next import would wait for ever (a run stopped mid-import hung): the
-    handler is put off until the lock is free, then runs."""
-    import _imp
-    import time
-
-    from summarize_video.cli.signals import _import_safe
-
-    calls: list[int] = []
-    safe = _import_safe(lambda signum, frame: calls.append(signum))
-    before = signal.signal(signal.SIGUSR1, safe)
-    try:
-        _imp.acquire_lock()
-        try:
-            safe(signal.SIGUSR1, None)
-            time.sleep(0.2)  # the retry comes while the lock is still held: put off again
-            assert calls == []
-        finally:
-            _imp.release_lock()
-        deadline = time.monotonic() + 5
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert calls == [signal.SIGUSR1]
-        safe(signal.SIGUSR1, None)  # lock free: at once
-        assert calls == [signal.SIGUSR1, signal.SIGUSR1]
-    finally:
-        signal.signal(signal.SIGUSR1, before)
+    handler is put off until the lock is free, then runs. In a process of its own: holding
+    the import lock in the test process stops its other threads."""
+    script = """
+import _imp, os, signal, time
+from summarize_video.cli.signals import _import_safe
+calls = []
+signal.signal(signal.SIGUSR1, _import_safe(lambda signum, frame: calls.append(signum)))
+_imp.acquire_lock()
+try:
+    os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(0.3)  # retried every 50 ms, put off each time
+    held = list(calls)
+finally:
+    _imp.release_lock()
+deadline = time.monotonic() + 5
+while not calls and time.monotonic() < deadline:
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGUSR1)  # lock free: at once
+time.sleep(0.05)
+print(held, calls)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    usr1 = int(signal.SIGUSR1)
+    assert done.stdout.split("\n")[0] == f"[] [{usr1}, {usr1}]"
