@@ -1,5 +1,5 @@
-"""The CLI's signal handlers: SIGTERM and Ctrl-C end a run through the same cleanup, and
-never while the interpreter's import lock is held."""
+"""The CLI's SIGTERM handler: a run ends through the cleanup of Ctrl-C, and never while the
+interpreter's import lock is held."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def terminate_like_ctrl_c() -> None:
     """SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread, so a
     terminated run cleans up as an interrupted one does: children stopped, temporary folders
     removed, no half-written outputs. Later SIGTERMs are ignored while that cleanup runs.
-    Neither signal raises while the interpreter's import lock is held (see ``_import_safe``)."""
+    It does not raise while the interpreter's import lock is held (see ``_import_safe``). Ctrl-C
+    keeps Python's own handler, which ``batch.interrupts_deferred`` recognises and holds."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -24,12 +25,7 @@ def terminate_like_ctrl_c() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated
 
-    def interrupted(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     signal.signal(signal.SIGTERM, _import_safe(terminated))
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _import_safe(interrupted))
 
 
 def _import_safe(handler: Callable[[int, Any], None]) -> Callable[[int, Any], None]:
